@@ -1,0 +1,64 @@
+// swift-tools-version:6.0
+// blkrew: benchmarking and autotuning harness for block-based DNN pruning (BLK-REW).
+// Layers and import rules: docs/ARCHITECTURE.md.
+import PackageDescription
+
+let package = Package(
+  name: "blkrew",
+  platforms: [.macOS(.v14)],
+  products: [
+    .executable(name: "blkrew", targets: ["blkrew"])
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+  ],
+  targets: [
+    // L0: system libraries through pkg-config.
+    .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+    .target(name: "CProcessShims"),
+    // L1: records that cross stages or touch disk; child-process spawning.
+    .target(name: "TuningSchema", dependencies: [.product(name: "Yams", package: "Yams")]),
+    .target(name: "ChildProcesses", dependencies: ["CProcessShims"]),
+    // L2: numerics, models, data.
+    .target(name: "Tensors", dependencies: ["CBLAS"]),
+    .target(name: "NeuralNets", dependencies: ["Tensors"]),
+    .target(name: "Datasets", dependencies: ["CZlib"]),
+    // L3: stages (they do not import each other, except Training -> Pruning, Reporting -> Analysis).
+    .target(name: "Pruning", dependencies: ["Tensors", "TuningSchema"]),
+    .target(name: "Training", dependencies: ["Pruning", "NeuralNets", "Tensors", "Datasets", "TuningSchema"]),
+    .target(name: "KernelCodegen", dependencies: ["TuningSchema"]),
+    .target(
+      name: "KernelBuild", dependencies: ["TuningSchema", "ChildProcesses"],
+      resources: [.copy("runner")]),
+    .target(name: "KernelRun", dependencies: ["TuningSchema", "ChildProcesses"]),
+    .target(name: "ResultStore", dependencies: ["TuningSchema"]),
+    .target(name: "Search", dependencies: ["TuningSchema"]),
+    .target(name: "Analysis", dependencies: ["TuningSchema"]),
+    .target(name: "Reporting", dependencies: ["Analysis", "TuningSchema"]),
+    // L4: the sweep loop; the only target that knows the order of the stages.
+    .target(
+      name: "Driver",
+      dependencies: [
+        "TuningSchema", "ChildProcesses", "Training", "Pruning", "KernelCodegen", "KernelBuild",
+        "KernelRun", "ResultStore", "Search", "Analysis", "Reporting", "Datasets", "NeuralNets",
+        "Tensors",
+      ]),
+    // L5: the command line.
+    .executableTarget(
+      name: "blkrew",
+      dependencies: ["Driver", "TuningSchema", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+    // Tests.
+    .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+    .testTarget(name: "NeuralNetsTests", dependencies: ["NeuralNets", "Tensors"]),
+    .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
+    .testTarget(
+      name: "KernelTests",
+      dependencies: ["KernelCodegen", "KernelBuild", "KernelRun", "TuningSchema", "ChildProcesses"]),
+    .testTarget(name: "SchemaTests", dependencies: ["TuningSchema"]),
+    .testTarget(name: "PruningTests", dependencies: ["Pruning", "Tensors", "TuningSchema"]),
+    .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "TuningSchema"]),
+    .testTarget(name: "EndToEndTests", dependencies: ["TuningSchema", "ChildProcesses"]),
+  ]
+)

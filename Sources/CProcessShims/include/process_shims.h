@@ -1,0 +1,10 @@
+// Linux calls that Glibc's Swift overlay does not import (variadic or _np functions).
+#ifndef BLKREW_PROCESS_SHIMS_H
+#define BLKREW_PROCESS_SHIMS_H
+#include <spawn.h>
+
+/// prctl(PR_SET_PDEATHSIG, sig): deliver `sig` to this process when its parent dies.
+int blk_set_parent_death_signal(int sig);
+/// posix_spawn_file_actions_addchdir_np (glibc >= 2.29); returns ENOSYS where missing.
+int blk_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path);
+#endif
