@@ -24,7 +24,7 @@ let package = Package(
     // L2: numerics, models, data.
     .target(name: "Tensors", dependencies: ["CBLAS"]),
     .target(name: "NeuralNets", dependencies: ["Tensors"]),
-    .target(name: "Datasets", dependencies: ["CZlib"]),
+    .target(name: "Datasets", dependencies: ["CZlib", "Tensors"]),
     // L3: stages (they do not import each other, except Training -> Pruning, Reporting -> Analysis).
     .target(name: "Pruning", dependencies: ["Tensors", "TuningSchema"]),
     .target(name: "Training", dependencies: ["Pruning", "NeuralNets", "Tensors", "Datasets", "TuningSchema"]),
@@ -52,7 +52,7 @@ let package = Package(
     // Tests.
     .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
     .testTarget(name: "NeuralNetsTests", dependencies: ["NeuralNets", "Tensors"]),
-    .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
+    .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tensors"]),
     .testTarget(
       name: "KernelTests",
       dependencies: ["KernelCodegen", "KernelBuild", "KernelRun", "TuningSchema", "ChildProcesses"]),
