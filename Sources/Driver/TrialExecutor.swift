@@ -1,0 +1,225 @@
+import ChildProcesses
+import Datasets
+import Foundation
+import KernelBuild
+import KernelCodegen
+import KernelRun
+import NeuralNets
+import ResultStore
+import Search
+import Tensors
+import Training
+import TuningSchema
+
+/// Runs one trial inside its own child process (`blkrew _trial RUN_DIR TRIAL_ID`): trains, prunes,
+/// generates, builds, verifies and measures the kernels of every layer, and writes
+/// `trials/<id>.json` atomically. Every failure of the trial itself is written as its status; only
+/// an unusable run directory is thrown.
+public struct TrialExecutor {
+  public let run: RunDirectory
+  public let trialID: String
+  /// Progress lines with the seconds since the trial started (the parent keeps them in
+  /// `logs/<trial>.log`).
+  public let log: @Sendable (String) -> Void
+
+  public init(run: RunDirectory, trialID: String) {
+    self.run = run
+    self.trialID = trialID
+    let start = ChildProcess.monotonicSeconds()
+    self.log = { line in
+      let t = String(format: "%8.2f", ChildProcess.monotonicSeconds() - start)
+      FileHandle.standardError.write(Data("[\(t) s] \(line)\n".utf8))
+    }
+  }
+
+  public func execute() throws {
+    let manifest = try run.readManifest()
+    let suite = manifest.suite
+    guard let config = GridSearch.trials(for: suite).first(where: { $0.id == trialID }) else {
+      throw DriverError.usage("\(run.path): no trial \(trialID) in this run's suite")
+    }
+    let start = Date()
+    var record = TrialRecord(trialID: trialID, config: config, status: .failed)
+    do {
+      try executeTrial(config, suite: suite, record: &record)
+    } catch let failure as TrainingFailure {
+      record.status = .diverged
+      record.reason = failure.description
+    } catch {
+      record.status = .failed
+      record.reason = "\(error)"
+    }
+    record.seconds = Date().timeIntervalSince(start)
+    record.finishedAt = ISO8601DateFormatter().string(from: Date())
+    try run.writeTrial(record)
+    log("trial \(trialID) \(record.status.rawValue)" + (record.reason.map { ": \($0)" } ?? ""))
+  }
+
+  private func executeTrial(_ config: TrialConfig, suite: SweepSpec, record: inout TrialRecord) throws {
+    BLAS.setThreads(1)
+    let data = try DataLoading.load(config)
+    log("data: \(data.train.count) train, \(data.validation.count) validation, \(data.test.count) test images")
+    let trainer = TrialTrainer(config: config, data: data, progress: log)
+    let trained: TrainedModel
+    switch config.kind {
+    case .dense:
+      trained = try trainer.trainDense()
+    case .pruned:
+      let denseID = config.denseBaseline.id
+      let ckpt = run.checkpointPath(denseID)
+      guard FileManager.default.fileExists(atPath: ckpt) else {
+        let status = run.trial(denseID)?.status.rawValue ?? "not run"
+        throw DriverError.failed("the dense baseline \(denseID) has no checkpoint (its status: \(status))")
+      }
+      let model = TrialTrainer.makeModel(config.model, seed: UInt64(config.seed))
+      let state = try Safetensors.read(URL(fileURLWithPath: ckpt))
+      try model.loadState(state.tensors)
+      trained = try trainer.trainPruned(from: model)
+    }
+    try Safetensors.write(
+      trained.model.stateTensors(),
+      metadata: ["model": config.model, "dataset": config.dataset, "trial_id": config.id, "blkrew": BlkrewVersion.string],
+      to: URL(fileURLWithPath: run.checkpointPath(config.id)))
+    record.phases = trained.phases
+    record.kept = trained.layers.map(\.kept)
+    record.accuracy = trained.testAccuracy
+    record.valAccuracy = trained.valAccuracy
+    record.status = .ok
+
+    // Kernels: every layer, pruned ones in the block-sparse format, the others dense.
+    var latency = 0.0
+    var size = 0
+    var missing: [String] = []
+    for layer in trained.layers {
+      let measured = measureLayer(layer, config: config, suite: suite)
+      record.layers.append(measured)
+      size += Self.storedBytes(layer, block: config.block)
+      if let s = measured.bestMedianSeconds { latency += s } else { missing.append(layer.name) }
+    }
+    record.sizeBytes = size
+    if missing.isEmpty {
+      record.latencySeconds = latency
+    } else {
+      record.reason = "no verified kernel variant for \(missing.joined(separator: ", ")): latency not recorded"
+    }
+  }
+
+  /// Bytes the layer's weights take in the kernel's format: dense values, or for block-column the
+  /// kept values plus one 32-bit column index per kept column segment and one count per block.
+  static func storedBytes(_ layer: TrainedLayer, block: BlockShape?) -> Int {
+    guard let mask = layer.mask, let block else { return layer.rows * layer.cols * 4 }
+    var segments = 0
+    var blocks = 0
+    for r0 in stride(from: 0, to: layer.rows, by: block.rows) {
+      for c0 in stride(from: 0, to: layer.cols, by: block.cols) {
+        blocks += 1
+        for c in c0..<min(c0 + block.cols, layer.cols) where mask[r0 * layer.cols + c] != 0 { segments += 1 }
+      }
+    }
+    return layer.kept.kept * 4 + segments * 4 + blocks * 4
+  }
+
+  /// Generates, builds, verifies and times every variant of one layer at the suite's batches,
+  /// reusing measurements of identical variants (same shape, mask, knobs, compiler) from
+  /// `kernels/`.
+  func measureLayer(_ layer: TrainedLayer, config: TrialConfig, suite: SweepSpec) -> LayerLatency {
+    let maskBytes: [UInt8] = layer.mask.map { m in m.map { $0 != 0 ? 1 : 0 } } ?? [UInt8](repeating: 1, count: layer.rows * layer.cols)
+    let block = config.block ?? BlockShape(rows: 1, cols: 1)
+    let workload = Workload(
+      rows: layer.rows, cols: layer.cols, format: layer.mask == nil ? .dense : .blockColumn,
+      blockRows: layer.mask == nil ? 1 : block.rows, blockCols: layer.mask == nil ? 1 : block.cols,
+      maskHash: Workload.maskHash(maskBytes), kept: layer.kept.kept)
+    let batches = [suite.latency.batch] + (suite.latency.batchN > 0 && suite.latency.batchN != suite.latency.batch ? [suite.latency.batchN] : [])
+    var settings = RunSettings()
+    settings.events = suite.kernels.events
+    settings.minRepeats = suite.kernels.minRepeats
+    settings.maxRepeats = suite.kernels.maxRepeats
+    settings.warmup = suite.kernels.warmup
+    settings.budgetSeconds = suite.kernels.budgetSeconds
+    let runner = LocalRunner(settings: settings)
+    let builder = LocalBuilder(workDirectory: URL(fileURLWithPath: run.buildDir))
+    let workloadFile = URL(fileURLWithPath: "\(run.buildDir)/\(workload.id).workload")
+    var summaries: [LayerLatency.VariantSummary] = []
+    var best: RunResult?
+    for batch in batches {
+      let variants = KernelGenerator.variants(
+        for: workload, batch: batch, target: "host", compiler: suite.kernels.compiler, flags: suite.kernels.flags)
+      for variant in variants {
+        let result: RunResult
+        if let cached = run.kernelResult(variant.id) {
+          result = cached
+        } else {
+          result = measure(variant, builder: builder, runner: runner, workloadFile: workloadFile, layer: layer, mask: maskBytes)
+          do { try run.writeKernelResult(result) } catch { log("cannot record kernel \(variant.id): \(error)") }
+        }
+        log("\(layer.name) \(variant.knobs) -> \(result.outcome.rawValue)" + (result.medianSeconds.map { String(format: " %.3g s", $0) } ?? ""))
+        summaries.append(
+          .init(
+            variantID: variant.id, knobs: variant.knobs, outcome: result.outcome, medianSeconds: result.medianSeconds,
+            maxAbsErr: result.maxAbsErr, tolerance: result.tolerance))
+        if batch == suite.latency.batch, result.outcome == .measured, let m = result.medianSeconds,
+          m < (best?.medianSeconds ?? .infinity)
+        {
+          best = result
+        }
+      }
+    }
+    let perCall: [CounterReading] = (best?.counters ?? []).map { c in
+      var c = c
+      if let v = c.value, let calls = best?.callsCounted, calls > 0 { c.value = v / calls }
+      return c
+    } + (best?.sde.map { s in
+      [CounterReading(name: "sde MACs", available: s.works, value: s.read / max(best?.callsCounted ?? 1, 1), reason: s.works ? nil : "SDE read \(s.read), expected \(s.expected)")]
+    } ?? [])
+    return LayerLatency(
+      layer: layer.name, workloadID: workload.id, format: workload.format, rows: layer.rows, cols: layer.cols,
+      kept: layer.kept.kept, variants: summaries, bestVariantID: best?.variantID, bestMedianSeconds: best?.medianSeconds,
+      counters: perCall)
+  }
+
+  private func measure(
+    _ variant: KernelVariant, builder: LocalBuilder, runner: LocalRunner, workloadFile: URL, layer: TrainedLayer,
+    mask: [UInt8]
+  ) -> RunResult {
+    let built = builder.build(KernelGenerator.generate(variant))
+    guard built.ok, let binary = built.binaryPath else {
+      return RunResult.failed(variant, .buildFailed, message: String(built.log.suffix(2000)))
+    }
+    if !FileManager.default.fileExists(atPath: workloadFile.path) {
+      do {
+        try WorkloadFile.write(rows: layer.rows, cols: layer.cols, weights: layer.weights, mask: mask, to: workloadFile)
+      } catch {
+        return RunResult.failed(variant, .runFailed, message: "cannot write workload: \(error)")
+      }
+    }
+    return runner.run(binaryPath: binary, workloadFile: workloadFile, variant: variant, timeout: 120)
+  }
+}
+
+/// Loads the data of a trial, mapping dataset problems to exit codes.
+public enum DataLoading {
+  public static func load(_ config: TrialConfig) throws -> TrialData {
+    precondition(config.dataset == "fashion-mnist")
+    let full = try FashionMNIST.load(.train)
+    var test = try FashionMNIST.load(.test)
+    if let n = config.subset.test, n < test.count { test = test.subset(Array(0..<n)) }
+    let split = FashionMNIST.trainValidationSplit(
+      full, train: config.subset.train, validation: config.subset.val, seed: UInt64(config.seed))
+    return TrialData(train: split.train, validation: split.validation, test: test)
+  }
+
+  /// Checks that the dataset files exist before a sweep starts (exit 69 with the install command).
+  public static func checkAvailable(_ dataset: String) throws {
+    let dir = FashionMNIST.defaultDirectory
+    for f in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    where !FileManager.default.fileExists(atPath: "\(dir)/\(f)") {
+      throw DriverError.unavailable(
+        "\(dir)/\(f): dataset \(dataset) is not installed (run: apt-get install -y --no-install-recommends dataset-fashion-mnist)")
+    }
+  }
+}
+
+/// The version of blkrew written into every run and checkpoint.
+public enum BlkrewVersion {
+  public static let string = "0.1.0"
+}

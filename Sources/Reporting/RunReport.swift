@@ -1,0 +1,191 @@
+import Analysis
+import Foundation
+import TuningSchema
+
+/// The report of one run: every trial, the Pareto front over (test accuracy: higher is better,
+/// model latency: lower is better), per-layer latencies and counters, and the environment.
+public struct RunReport {
+  public var manifest: RunManifest
+  public var trials: [TrialRecord]
+
+  public init(manifest: RunManifest, trials: [TrialRecord]) {
+    self.manifest = manifest
+    // Stable order: dense first, then by block shape and rate, then seed.
+    self.trials = trials.sorted { a, b in
+      let ka = (a.config.kind == .dense ? 0 : 1, a.config.block ?? BlockShape(rows: 0, cols: 0), a.config.rate ?? 0, a.config.seed)
+      let kb = (b.config.kind == .dense ? 0 : 1, b.config.block ?? BlockShape(rows: 0, cols: 0), b.config.rate ?? 0, b.config.seed)
+      return ka.0 != kb.0 ? ka.0 < kb.0 : ka.1 != kb.1 ? ka.1 < kb.1 : ka.2 != kb.2 ? ka.2 < kb.2 : ka.3 < kb.3
+    }
+  }
+
+  public static let objectives = [Objective("accuracy", .higherIsBetter), Objective("latency_s", .lowerIsBetter)]
+
+  /// IDs of the trials on the Pareto front (ok trials with an accuracy and a latency).
+  public var frontIDs: Set<String> {
+    let ok = trials.filter { $0.status == .ok && $0.accuracy != nil && $0.latencySeconds != nil }
+    let pts = ok.map { [$0.accuracy!, $0.latencySeconds!] }
+    return Set(Pareto.front(pts, directions: Self.objectives.map(\.direction)).map { ok[$0].trialID })
+  }
+
+  /// The dense baseline of the same seed, for speedups and accuracy deltas.
+  func dense(for t: TrialRecord) -> TrialRecord? {
+    trials.first { $0.config.kind == .dense && $0.config.seed == t.config.seed && $0.status == .ok }
+  }
+
+  public func document() -> Document {
+    let suite = manifest.suite
+    let env = manifest.environment
+    let front = frontIDs
+    var doc = Document(title: "blkrew report: \(suite.name)")
+    doc.paragraph(
+      "Run `\(manifest.runID)` of suite `\(manifest.suitePath)`: model `\(suite.model)` on `\(suite.dataset)` "
+        + "(\(suite.subset.train) training and \(suite.subset.val) validation images; test accuracy on "
+        + (suite.subset.test.map { "the first \($0)" } ?? "all") + " test images), scheme `\(suite.scheme.rawValue)`, "
+        + "regularizer `\(suite.regularizer.kind.rawValue)` (lambda \(suite.regularizer.lambda), eps \(suite.regularizer.eps), "
+        + "refresh every \(suite.regularizer.refreshSteps) steps, form `\(suite.regularizer.form.rawValue)`), "
+        + "phases \(suite.phases.pretrainEpochs)/\(suite.phases.regEpochs)/\(suite.phases.retrainEpochs) epochs "
+        + "(pre-train / regularize / retrain). blkrew \(manifest.blkrewVersion)"
+        + (manifest.gitCommit.map { " at `\($0.prefix(12))`" } ?? "") + ".")
+    doc.paragraph(
+      "**Latency** is the model's latency at batch \(suite.latency.batch) with \(suite.latency.threads) thread: the sum over "
+        + "all layers of the median time per call of the fastest verified kernel variant (pruned layers in the "
+        + "block-sparse format, dense layers with the dense kernel), as measured by the C runner on this machine; "
+        + "bias, activation and data movement between layers are not included. "
+        + "Trials on the Pareto front of (test accuracy ↑, latency ↓) are marked ★.")
+
+    doc.heading("Trials")
+    let done = trials.filter { $0.status == .ok }.count
+    doc.paragraph("\(trials.count) trials recorded, \(done) ok.")
+    var rows: [[String]] = []
+    for t in trials {
+      let d = dense(for: t)
+      let speedup: String = {
+        guard let l = t.latencySeconds, let dl = d?.latencySeconds, l > 0 else { return "" }
+        return String(format: "%.2fx", dl / l)
+      }()
+      let kept = t.kept.filter(\.pruned)
+      let achieved: String = {
+        let total = kept.reduce(0) { $0 + $1.total }
+        let k = kept.reduce(0) { $0 + $1.kept }
+        return k > 0 ? String(format: "%.2f", Double(total) / Double(k)) : ""
+      }()
+      rows.append([
+        front.contains(t.trialID) ? "★" : "",
+        t.config.label,
+        t.config.block?.description ?? "",
+        t.config.rate.map { $0.formatted() } ?? "1",
+        achieved,
+        "\(t.config.seed)",
+        t.status.rawValue,
+        fmtPct(t.accuracy),
+        fmtPct(t.accuracyAfterPrune),
+        fmtPct(t.valAccuracy),
+        fmtTime(t.latencySeconds),
+        speedup,
+        t.sizeBytes.map { fmtBytes($0) } ?? "",
+        t.reason ?? "",
+      ])
+    }
+    doc.table(
+      ["front", "trial", "block", "rate", "achieved rate (pruned layers)", "seed", "status", "test acc", "acc after prune", "val acc",
+       "latency", "speedup vs dense", "weights size", "reason"],
+      rows, alignRight: [3, 4, 7, 8, 9, 10, 11, 12])
+
+    doc.heading("Per-layer latency")
+    doc.paragraph(
+      "Median seconds per call of each layer's best verified variant at batch \(suite.latency.batch); "
+        + "the other variants (batch \(suite.latency.batchN) and other knobs) are listed per trial file. "
+        + "`kept` is the number of weights the kernel multiplies.")
+    var layerRows: [[String]] = []
+    for t in trials where !t.layers.isEmpty {
+      for l in t.layers {
+        let d = dense(for: t)?.layers.first { $0.layer == l.layer }
+        let sp: String = {
+          guard let a = l.bestMedianSeconds, let b = d?.bestMedianSeconds, a > 0, t.config.kind == .pruned else { return "" }
+          return String(format: "%.2fx", b / a)
+        }()
+        let variants = l.variants.map { v in
+          "b\(v.knobs.batch)" + (v.outcome == .measured ? " \(fmtTime(v.medianSeconds))" : " \(v.outcome.rawValue)")
+        }.joined(separator: ", ")
+        layerRows.append([
+          t.config.label, "\(t.config.seed)", l.layer, "\(l.rows)x\(l.cols)", l.format.rawValue, "\(l.kept)",
+          fmtTime(l.bestMedianSeconds), sp, variants,
+        ])
+      }
+    }
+    doc.table(
+      ["trial", "seed", "layer", "M x K", "format", "kept", "best median", "speedup vs dense layer", "variants (batch: median)"],
+      layerRows, alignRight: [5, 6, 7])
+
+    doc.heading("Counters")
+    doc.paragraph(
+      "Per call of each layer's best variant. `sde MACs` is the runner's own software-defined PAPI counter "
+        + "(multiply-adds the kernel executed), read through a PAPI EventSet; it must equal kept × batch. "
+        + "Hardware events that could not be read here show why.")
+    let eventNames = Array(Set(trials.flatMap { $0.layers.flatMap { $0.counters.map(\.name) } })).sorted()
+    var counterRows: [[String]] = []
+    for t in trials {
+      for l in t.layers {
+        var row = [t.config.label, "\(t.config.seed)", l.layer]
+        for name in eventNames {
+          let c = l.counters.first { $0.name == name }
+          row.append(c.map { $0.available ? ($0.value.map(String.init) ?? "") : "n/a" } ?? "")
+        }
+        counterRows.append(row)
+      }
+    }
+    if !eventNames.isEmpty {
+      doc.table(["trial", "seed", "layer"] + eventNames, counterRows, alignRight: Set(3..<(3 + eventNames.count)))
+    }
+
+    doc.heading("Environment")
+    var envItems = [
+      "CPU: \(env.cpuModel), \(env.cores) cores, \(fmtBytes(Int(env.memoryBytes))) memory, \(env.virtualization)",
+      "CPU flags (vector): \(env.cpuFlags.joined(separator: " "))",
+      "Kernel: \(env.kernel); governor: \(env.governor ?? "not exposed")",
+      "Compiler: \(env.compiler); flags: `\(env.compilerFlags.joined(separator: " "))`",
+      "BLAS (training): \(env.blas), core type \(env.blasCoreType)"
+        + (env.openblasCoreTypeEnv.map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""),
+      "PAPI: \(env.papiVersion ?? "not available"); SDE counter works: \(env.sdeWorks ? "yes" : "no")",
+    ]
+    for e in env.events {
+      envItems.append("event \(e.name): " + (e.available ? "available" : "unavailable — \(e.reason ?? "no reason given")"))
+    }
+    doc.bullets(envItems)
+    return doc
+  }
+
+  /// One row per trial, for spreadsheets.
+  public func csv() -> String {
+    let front = frontIDs
+    var out = "trial_id,kind,block,rate,seed,status,accuracy,accuracy_after_prune,val_accuracy,latency_s,size_bytes,pareto\n"
+    for t in trials {
+      let fields: [String] = [
+        t.trialID, t.config.kind.rawValue, t.config.block?.description ?? "", t.config.rate.map { "\($0)" } ?? "1",
+        "\(t.config.seed)", t.status.rawValue, t.accuracy.map { "\($0)" } ?? "",
+        t.accuracyAfterPrune.map { "\($0)" } ?? "", t.valAccuracy.map { "\($0)" } ?? "",
+        t.latencySeconds.map { "\($0)" } ?? "", t.sizeBytes.map { "\($0)" } ?? "",
+        front.contains(t.trialID) ? "1" : "0",
+      ]
+      out += fields.joined(separator: ",") + "\n"
+    }
+    return out
+  }
+}
+
+func fmtPct(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "" }
+
+func fmtTime(_ s: Double?) -> String {
+  guard let s else { return "" }
+  if s >= 1 { return String(format: "%.3f s", s) }
+  if s >= 1e-3 { return String(format: "%.3f ms", s * 1e3) }
+  return String(format: "%.2f µs", s * 1e6)
+}
+
+func fmtBytes(_ b: Int) -> String {
+  let d = Double(b)
+  if d >= 1_073_741_824 { return String(format: "%.1f GiB", d / 1_073_741_824) }
+  if d >= 1_048_576 { return String(format: "%.2f MiB", d / 1_048_576) }
+  if d >= 1024 { return String(format: "%.1f KiB", d / 1024) }
+  return "\(b) B"
+}

@@ -1,0 +1,194 @@
+import Foundation
+
+/// A block shape `RxC`: `rows` output rows by `cols` input columns of the GEMM-view weight.
+public struct BlockShape: Codable, Hashable, Sendable, CustomStringConvertible, Comparable {
+  public var rows: Int
+  public var cols: Int
+
+  public init(rows: Int, cols: Int) {
+    self.rows = rows
+    self.cols = cols
+  }
+
+  /// Parses `"8x16"`; nil unless both numbers are positive integers.
+  public init?(parsing text: String) {
+    let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false)
+    guard parts.count == 2, let r = Int(parts[0]), let c = Int(parts[1]), r > 0, c > 0 else {
+      return nil
+    }
+    self.init(rows: r, cols: c)
+  }
+
+  public var description: String { "\(rows)x\(cols)" }
+
+  public init(from decoder: Decoder) throws {
+    let text = try decoder.singleValueContainer().decode(String.self)
+    guard let shape = BlockShape(parsing: text) else {
+      throw DecodingError.dataCorrupted(
+        .init(codingPath: decoder.codingPath, debugDescription: "bad block shape \(text)"))
+    }
+    self = shape
+  }
+
+  public func encode(to encoder: Encoder) throws {
+    var c = encoder.singleValueContainer()
+    try c.encode(description)
+  }
+
+  public static func < (a: BlockShape, b: BlockShape) -> Bool {
+    (a.rows, a.cols) < (b.rows, b.cols)
+  }
+}
+
+/// Pruning schemes of DESIGN.md section 2.
+public enum PruningScheme: String, Codable, Hashable, Sendable, CaseIterable {
+  /// A group is one column segment (length br) of one block.
+  case blockColumn = "block-column"
+  /// A group is one row segment (length bc) of one block.
+  case blockRow = "block-row"
+}
+
+/// The regularizer applied in the regularization phase.
+public struct RegularizerSpec: Codable, Hashable, Sendable {
+  public enum Kind: String, Codable, Hashable, Sendable, CaseIterable {
+    /// Reweighted group regularization (BLK-REW): alpha_g refreshed every `refreshSteps`.
+    case reweighted
+    /// Fixed-penalty group lasso (alpha_g = 1).
+    case groupLasso = "group-lasso"
+    /// No regularization: hard prune by magnitude, then retrain.
+    case none
+  }
+  /// `norm`: pen = ||W_g||, alpha = 1/(||W_g|| + eps) (the authors' code; default).
+  /// `squared`: pen = ||W_g||^2, alpha = 1/(||W_g||^2 + eps).
+  public enum Form: String, Codable, Hashable, Sendable, CaseIterable {
+    case norm
+    case squared
+  }
+  public var kind: Kind = .reweighted
+  public var lambda: Double = 1e-4
+  public var eps: Double = 1e-3
+  public var refreshSteps: Int = 200
+  public var form: Form = .norm
+
+  public init() {}
+
+  enum CodingKeys: String, CodingKey {
+    case kind, lambda, eps, form
+    case refreshSteps = "refresh_steps"
+  }
+}
+
+/// Epochs of each phase of a trial.
+public struct PhaseSpec: Codable, Hashable, Sendable {
+  public var pretrainEpochs: Int = 3
+  public var regEpochs: Int = 2
+  public var retrainEpochs: Int = 1
+  public init() {}
+  enum CodingKeys: String, CodingKey {
+    case pretrainEpochs = "pretrain_epochs"
+    case regEpochs = "reg_epochs"
+    case retrainEpochs = "retrain_epochs"
+  }
+}
+
+/// Optimizer settings shared by every phase (SGD with momentum).
+public struct TrainingSpec: Codable, Hashable, Sendable {
+  public var batchSize: Int = 64
+  public var learningRate: Double = 0.05
+  /// Learning rate of the masked retrain phase (smaller: fine-tuning).
+  public var retrainLearningRate: Double = 0.01
+  public var momentum: Double = 0.9
+  public var weightDecay: Double = 0
+  public init() {}
+  enum CodingKeys: String, CodingKey {
+    case batchSize = "batch_size"
+    case learningRate = "learning_rate"
+    case retrainLearningRate = "retrain_learning_rate"
+    case momentum
+    case weightDecay = "weight_decay"
+  }
+}
+
+/// Training/validation sizes taken from the training set (test accuracy always uses the whole
+/// test set). The validation split is fixed and seeded; model selection uses it only.
+public struct SubsetSpec: Codable, Hashable, Sendable {
+  public var train: Int = 10000
+  public var val: Int = 2000
+  /// Test images used for the reported accuracy; nil = all of them. Only tests shrink this.
+  public var test: Int? = nil
+  public init() {}
+}
+
+/// How latency is measured: the batch of the model latency, an extra batch-N variant, threads.
+public struct LatencySpec: Codable, Hashable, Sendable {
+  public var batch: Int = 1
+  /// A second batch size also measured for every layer (0 = none).
+  public var batchN: Int = 16
+  public var threads: Int = 1
+  public init() {}
+  enum CodingKeys: String, CodingKey {
+    case batch, threads
+    case batchN = "batch_n"
+  }
+}
+
+/// Kernel build and measurement settings.
+public struct KernelSpec: Codable, Hashable, Sendable {
+  public var compiler: String = "gcc"
+  public var flags: [String] = ["-O3", "-march=native"]
+  public var events: [String] = ["PAPI_TOT_CYC", "PAPI_TOT_INS", "PAPI_L1_DCM", "PAPI_L2_DCM", "PAPI_BR_MSP"]
+  public var minRepeats: Int = 10
+  public var maxRepeats: Int = 50
+  public var warmup: Int = 3
+  /// Seconds of timed repeats per variant once `min_repeats` are done.
+  public var budgetSeconds: Double = 0.3
+  public init() {}
+  enum CodingKeys: String, CodingKey {
+    case compiler, flags, events, warmup
+    case budgetSeconds = "budget_s"
+    case minRepeats = "min_repeats"
+    case maxRepeats = "max_repeats"
+  }
+}
+
+/// A suite: everything a sweep needs. Parsed from `suites/*.yaml` by `SuiteLoader`.
+public struct SweepSpec: Codable, Hashable, Sendable {
+  public static let currentSchemaVersion = 1
+  public var schemaVersion: Int = SweepSpec.currentSchemaVersion
+  public var name: String
+  public var model: String
+  public var dataset: String
+  public var subset = SubsetSpec()
+  public var phases = PhaseSpec()
+  public var training = TrainingSpec()
+  public var scheme: PruningScheme = .blockColumn
+  public var regularizer = RegularizerSpec()
+  public var blocks: [BlockShape]
+  public var rates: [Double]
+  /// Layers kept dense: `first`, `last` or layer names (`fc2`).
+  public var keepDense: [String] = ["first", "last"]
+  public var latency = LatencySpec()
+  public var kernels = KernelSpec()
+  public var seeds: [Int] = [1]
+  /// Seconds after which one trial is stopped and recorded as timed_out.
+  public var trialTimeoutSeconds: Double = 1800
+
+  public init(name: String, model: String, dataset: String, blocks: [BlockShape], rates: [Double]) {
+    self.name = name
+    self.model = model
+    self.dataset = dataset
+    self.blocks = blocks
+    self.rates = rates
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case name, model, dataset, subset, phases, training, scheme, regularizer, blocks, rates
+    case latency, kernels, seeds
+    case schemaVersion = "schema_version"
+    case keepDense = "keep_dense"
+    case trialTimeoutSeconds = "trial_timeout_s"
+  }
+
+  /// The run id: the content hash of the suite's canonical form.
+  public var contentID: String { ContentHash.id(of: self) }
+}

@@ -1,0 +1,246 @@
+import Foundation
+
+/// One configuration to train, prune and measure. Its content hash is the trial ID.
+public struct TrialConfig: Codable, Hashable, Sendable {
+  /// Bumped when the training or pruning code changes what a trial computes.
+  public static let trainerVersion = "1"
+
+  public enum Kind: String, Codable, Hashable, Sendable {
+    /// The dense baseline: pre-training only; its checkpoint seeds the pruned trials.
+    case dense
+    /// Regularize, hard prune and retrain the dense baseline of the same seed.
+    case pruned
+  }
+
+  public var kind: Kind
+  public var model: String
+  public var dataset: String
+  public var subset: SubsetSpec
+  public var phases: PhaseSpec
+  public var training: TrainingSpec
+  public var seed: Int
+  /// Nil for the dense baseline.
+  public var scheme: PruningScheme?
+  public var block: BlockShape?
+  public var rate: Double?
+  public var regularizer: RegularizerSpec?
+  public var keepDense: [String]
+  public var trainerVersion: String = TrialConfig.trainerVersion
+
+  public init(
+    kind: Kind, model: String, dataset: String, subset: SubsetSpec, phases: PhaseSpec,
+    training: TrainingSpec, seed: Int, scheme: PruningScheme? = nil, block: BlockShape? = nil,
+    rate: Double? = nil, regularizer: RegularizerSpec? = nil, keepDense: [String]
+  ) {
+    self.kind = kind
+    self.model = model
+    self.dataset = dataset
+    self.subset = subset
+    self.phases = phases
+    self.training = training
+    self.seed = seed
+    self.scheme = scheme
+    self.block = block
+    self.rate = rate
+    self.regularizer = regularizer
+    self.keepDense = keepDense
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case kind, model, dataset, subset, phases, training, seed, scheme, block, rate, regularizer
+    case keepDense = "keep_dense"
+    case trainerVersion = "trainer_version"
+  }
+
+  public var id: String { ContentHash.id(of: self) }
+
+  /// The configuration of the dense baseline this trial starts from.
+  public var denseBaseline: TrialConfig {
+    var c = self
+    c.kind = .dense
+    c.scheme = nil
+    c.block = nil
+    c.rate = nil
+    c.regularizer = nil
+    return c
+  }
+
+  /// A short label for tables: `dense` or `8x16 R4`.
+  public var label: String {
+    guard kind == .pruned, let block, let rate else { return "dense" }
+    return "\(block) R\(rate.formatted())"
+  }
+}
+
+extension Double {
+  /// `4` for 4.0, `2.5` for 2.5: rates and similar numbers in labels.
+  public func formatted() -> String {
+    self == rounded() && abs(self) < 1e15 ? String(Int(self)) : String(self)
+  }
+}
+
+/// The outcome of a trial (DESIGN.md section 9).
+public enum TrialStatus: String, Codable, Hashable, Sendable {
+  case ok, failed, crashed
+  case timedOut = "timed_out"
+  case diverged
+}
+
+/// Metrics after one phase of a trial.
+public struct PhaseMetrics: Codable, Hashable, Sendable {
+  public var phase: String
+  public var epochs: Int
+  public var testAccuracy: Double?
+  public var valAccuracy: Double?
+  public var trainLoss: Double?
+  public var seconds: Double
+  public init(
+    phase: String, epochs: Int, testAccuracy: Double?, valAccuracy: Double?, trainLoss: Double?,
+    seconds: Double
+  ) {
+    self.phase = phase
+    self.epochs = epochs
+    self.testAccuracy = testAccuracy
+    self.valAccuracy = valAccuracy
+    self.trainLoss = trainLoss
+    self.seconds = seconds
+  }
+  enum CodingKeys: String, CodingKey {
+    case phase, epochs, seconds
+    case testAccuracy = "test_accuracy"
+    case valAccuracy = "val_accuracy"
+    case trainLoss = "train_loss"
+  }
+}
+
+/// Per-layer kept-weight counts after pruning.
+public struct KeptCount: Codable, Hashable, Sendable {
+  public var layer: String
+  public var rows: Int
+  public var cols: Int
+  public var total: Int
+  public var kept: Int
+  /// The target kept count: the largest whole-group count not above total / rate.
+  public var target: Int
+  public var pruned: Bool
+  public init(layer: String, rows: Int, cols: Int, total: Int, kept: Int, target: Int, pruned: Bool) {
+    self.layer = layer
+    self.rows = rows
+    self.cols = cols
+    self.total = total
+    self.kept = kept
+    self.target = target
+    self.pruned = pruned
+  }
+  /// Achieved compression ratio total / kept.
+  public var rate: Double { kept == 0 ? .infinity : Double(total) / Double(kept) }
+}
+
+/// The kernel measurements of one layer of a trial.
+public struct LayerLatency: Codable, Hashable, Sendable {
+  public struct VariantSummary: Codable, Hashable, Sendable {
+    public var variantID: String
+    public var knobs: KernelKnobs
+    public var outcome: RunOutcome
+    public var medianSeconds: Double?
+    public var maxAbsErr: Double?
+    public var tolerance: Double?
+    public init(
+      variantID: String, knobs: KernelKnobs, outcome: RunOutcome, medianSeconds: Double?,
+      maxAbsErr: Double?, tolerance: Double?
+    ) {
+      self.variantID = variantID
+      self.knobs = knobs
+      self.outcome = outcome
+      self.medianSeconds = medianSeconds
+      self.maxAbsErr = maxAbsErr
+      self.tolerance = tolerance
+    }
+    enum CodingKeys: String, CodingKey {
+      case knobs, outcome, tolerance
+      case variantID = "variant_id"
+      case medianSeconds = "median_s"
+      case maxAbsErr = "max_abs_err"
+    }
+  }
+  public var layer: String
+  public var workloadID: String
+  public var format: KernelFormat
+  public var rows: Int
+  public var cols: Int
+  public var kept: Int
+  public var variants: [VariantSummary]
+  /// The best verified variant at the latency batch, and its median seconds per call.
+  public var bestVariantID: String?
+  public var bestMedianSeconds: Double?
+  /// Counters of the best variant (per call), as the runner reported them.
+  public var counters: [CounterReading]
+  public init(
+    layer: String, workloadID: String, format: KernelFormat, rows: Int, cols: Int, kept: Int,
+    variants: [VariantSummary], bestVariantID: String?, bestMedianSeconds: Double?,
+    counters: [CounterReading]
+  ) {
+    self.layer = layer
+    self.workloadID = workloadID
+    self.format = format
+    self.rows = rows
+    self.cols = cols
+    self.kept = kept
+    self.variants = variants
+    self.bestVariantID = bestVariantID
+    self.bestMedianSeconds = bestMedianSeconds
+    self.counters = counters
+  }
+  enum CodingKeys: String, CodingKey {
+    case layer, format, rows, cols, kept, variants, counters
+    case workloadID = "workload_id"
+    case bestVariantID = "best_variant_id"
+    case bestMedianSeconds = "best_median_s"
+  }
+}
+
+/// A finished trial: the file `trials/<trial id>.json` (DESIGN.md section 9).
+public struct TrialRecord: Codable, Sendable {
+  public static let currentSchemaVersion = 1
+  public var schemaVersion = TrialRecord.currentSchemaVersion
+  public var trialID: String
+  public var config: TrialConfig
+  public var status: TrialStatus
+  /// Final test accuracy (fraction); nil unless ok.
+  public var accuracy: Double?
+  public var valAccuracy: Double?
+  /// Model latency in seconds at the suite's latency batch: the sum over layers of the best
+  /// verified variant's median (pruned layers block-sparse, the others dense).
+  public var latencySeconds: Double?
+  /// Bytes of the weights as stored by the kernels' formats (values + indices).
+  public var sizeBytes: Int?
+  public var phases: [PhaseMetrics]
+  public var kept: [KeptCount]
+  public var layers: [LayerLatency]
+  /// Why the trial did not finish (nil when ok).
+  public var reason: String?
+  public var seconds: Double
+  public var finishedAt: String
+  public init(trialID: String, config: TrialConfig, status: TrialStatus) {
+    self.trialID = trialID
+    self.config = config
+    self.status = status
+    self.phases = []
+    self.kept = []
+    self.layers = []
+    self.seconds = 0
+    self.finishedAt = ""
+  }
+  enum CodingKeys: String, CodingKey {
+    case config, status, accuracy, phases, kept, layers, reason, seconds
+    case schemaVersion = "schema_version"
+    case trialID = "trial_id"
+    case valAccuracy = "val_accuracy"
+    case latencySeconds = "latency_s"
+    case sizeBytes = "size_bytes"
+    case finishedAt = "finished_at"
+  }
+
+  /// Accuracy right after the hard prune (before retraining), when recorded.
+  public var accuracyAfterPrune: Double? { phases.first { $0.phase == "prune" }?.testAccuracy }
+}

@@ -1,0 +1,164 @@
+import ArgumentParser
+import Driver
+import Foundation
+import ResultStore
+import TuningSchema
+
+@main
+struct Blkrew: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "blkrew",
+    abstract: "Benchmark and autotune block-based DNN pruning (BLK-REW) on the real CPU.",
+    discussion: """
+      Exit codes: 0 success; 1 the work failed (no trial succeeded, disk full); 2 compare found a \
+      regression; 64 bad usage or invalid suite; 65 bad input data; 66 input file missing; \
+      69 a required tool, library or dataset package is missing.
+      """,
+    version: BlkrewVersion.string,
+    subcommands: [Sweep.self, Suite.self, Report.self, TrialChild.self])
+}
+
+/// Runs `body`, turning a `DriverError` into one line on stderr and its exit code.
+func guarded<T>(_ body: () throws -> T) throws -> T {
+  do {
+    return try body()
+  } catch let e as DriverError {
+    FileHandle.standardError.write(Data("blkrew: error: \(e.description)\n".utf8))
+    throw ExitCode(e.exitCode)
+  }
+}
+
+struct Sweep: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Run a sweep or show its status.", subcommands: [Run.self, Status.self])
+
+  struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Run every trial of a suite; rerunning the same command resumes the run.",
+      discussion: "Progress goes to stderr; the last line on stdout is the run directory.")
+
+    @Argument(help: "The suite file (suites/*.yaml).") var suite: String
+    @Option(help: "Where runs are stored.") var results: String = "results"
+    @Flag(help: "Start a new run instead of resuming the suite's run.") var fresh = false
+    @Flag(help: "List the trials and exit; nothing is written.") var dryRun = false
+    @Flag(help: "Print a JSON summary on stdout before the run directory.") var json = false
+
+    func run() throws {
+      try guarded {
+        if dryRun {
+          let spec = try SweepRunner.loadSuite(suite)
+          let trials = SweepRunner.plan(spec)
+          for t in trials { print("\(t.id)  \(t.label) seed \(t.seed)") }
+          FileHandle.standardError.write(Data("blkrew: \(trials.count) trials (dry run)\n".utf8))
+          return
+        }
+        let summary = try SweepRunner(suitePath: suite, resultsDir: results, fresh: fresh).run()
+        if json {
+          let data = try RecordCoding.encoder().encode(summary)
+          print(String(decoding: data, as: UTF8.self))
+        }
+        print(summary.runDirectory)
+        if summary.ok == 0 { throw DriverError.failed("no trial succeeded; see \(summary.runDirectory)/logs") }
+      }
+    }
+  }
+
+  struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show done / failed / pending trials of a run.")
+    @Argument(help: "A run directory (results/<suite>/<run>).") var runDir: String
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+      try guarded {
+        let run = RunDirectory(path: runDir)
+        guard FileManager.default.fileExists(atPath: runDir) else { throw DriverError.noInput(runDir) }
+        let manifest: RunManifest
+        do { manifest = try run.readManifest() } catch { throw DriverError.badData("\(error)") }
+        let planned = SweepRunner.plan(manifest.suite)
+        var counts: [String: Int] = ["pending": 0]
+        for t in planned {
+          counts[run.trial(t.id)?.status.rawValue ?? "pending", default: 0] += 1
+        }
+        if json {
+          struct StatusJSON: Encodable {
+            let run: String
+            let trials: Int
+            let status: [String: Int]
+          }
+          let data = try RecordCoding.encoder().encode(StatusJSON(run: runDir, trials: planned.count, status: counts))
+          print(String(decoding: data, as: UTF8.self))
+        } else {
+          print("\(manifest.suite.name) \(manifest.runID): \(planned.count) trials")
+          for (k, v) in counts.sorted(by: { $0.key < $1.key }) where v > 0 || k == "pending" { print("  \(k): \(v)") }
+        }
+      }
+    }
+  }
+}
+
+struct Suite: ParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Work with suite files.", subcommands: [Validate.self])
+
+  struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check suite files; one error line per invalid file.")
+    @Argument(help: "Suite files.") var suites: [String]
+
+    func run() throws {
+      var worst: Int32 = 0
+      for path in suites {
+        do {
+          let spec = try SweepRunner.loadSuite(path)
+          print("\(path): ok (\(SweepRunner.plan(spec).count) trials)")
+        } catch let e as DriverError {
+          FileHandle.standardError.write(Data("blkrew: error: \(e.description)\n".utf8))
+          worst = max(worst, e.exitCode)
+        }
+      }
+      if worst != 0 { throw ExitCode(worst) }
+    }
+  }
+}
+
+struct Report: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Write the report of a run (Pareto front, trials, per-layer latency, counters, environment).",
+    discussion: "Prints the paths written; the last line is the Markdown report when md is among the formats.")
+
+  @Argument(help: "Run directories (results/<suite>/<run>).") var runDirs: [String]
+  @Option(name: .customLong("format"), parsing: .upToNextOption, help: "md, html, csv, json (default: html md).")
+  var formats: [String] = ["html", "md"]
+  @Option(help: "Output directory (default: reports/<suite>/<run>).") var out: String?
+
+  func validate() throws {
+    for f in formats where ReportWriter.Format(rawValue: f) == nil {
+      throw ValidationError("unknown format '\(f)' (use md, html, csv or json)")
+    }
+    if runDirs.count > 1 && out != nil { throw ValidationError("--out takes one run directory") }
+  }
+
+  func run() throws {
+    try guarded {
+      for dir in runDirs {
+        let paths = try ReportWriter.write(
+          runPath: dir, formats: formats.compactMap(ReportWriter.Format.init(rawValue:)), outDir: out)
+        // The Markdown report prints last, so `| tail -n 1` gives its path.
+        for p in paths.filter({ !$0.hasSuffix(".md") }) + paths.filter({ $0.hasSuffix(".md") }) { print(p) }
+      }
+    }
+  }
+}
+
+/// The child process of one trial (started by `sweep run`; not for people).
+struct TrialChild: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "_trial", abstract: "Run one trial of a run (internal).", shouldDisplay: false)
+  @Argument var runDir: String
+  @Argument var trialID: String
+
+  func run() throws {
+    try guarded {
+      _ = ChildProcessHooks.dieWithParent()
+      try TrialExecutor(run: RunDirectory(path: runDir), trialID: trialID).execute()
+    }
+  }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+
+@testable import TuningSchema
+
+@Suite struct ContentHashTests {
+  /// FIPS 180-4 test vectors.
+  @Test func sha256KnownVectors() {
+    #expect(SHA256.hex(of: []) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    #expect(SHA256.hex(of: Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    #expect(
+      SHA256.hex(of: Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
+        == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+    #expect(
+      SHA256.hex(of: [UInt8](repeating: 0x61, count: 1_000_000))
+        == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+  }
+
+  @Test func idsIgnoreKeyOrderAndSeeContent() {
+    struct A: Codable { var x = 1; var y = "b" }
+    struct B: Codable { var y = "b"; var x = 1 }
+    #expect(ContentHash.id(of: A()) == ContentHash.id(of: B()))
+    #expect(ContentHash.id(of: A()) != ContentHash.id(of: A(x: 2)))
+    #expect(ContentHash.id(of: A()).count == 16)
+  }
+}
+
+@Suite struct SuiteLoaderTests {
+  let good = """
+    schema_version: 1
+    name: quickstart
+    model: mlp
+    dataset: fashion-mnist
+    subset: {train: 10000, val: 2000}
+    phases: {pretrain_epochs: 3, reg_epochs: 2, retrain_epochs: 1}
+    scheme: block-column
+    regularizer: {kind: reweighted, lambda: 1.0e-4, eps: 1.0e-3, refresh_steps: 200}
+    blocks: [8x16, 16x32]
+    rates: [2, 4, 8]
+    latency: {batch: 1, threads: 1}
+    seeds: [1]
+    """
+
+  @Test func parsesTheDesignSketch() throws {
+    let s = try SuiteLoader.parse(good, file: "q.yaml")
+    #expect(s.name == "quickstart")
+    #expect(s.blocks == [BlockShape(rows: 8, cols: 16), BlockShape(rows: 16, cols: 32)])
+    #expect(s.rates == [2, 4, 8])
+    #expect(s.regularizer.kind == .reweighted && s.regularizer.refreshSteps == 200)
+    #expect(s.phases.retrainEpochs == 1)
+  }
+
+  func error(_ text: String) -> SuiteError? {
+    do {
+      _ = try SuiteLoader.parse(text, file: "s.yaml")
+      return nil
+    } catch let e as SuiteError {
+      return e
+    } catch {
+      return nil
+    }
+  }
+
+  @Test func rejectsWithLineNumbers() throws {
+    let unknown = error(good + "\nbogus: 3")
+    #expect(unknown?.line == 13)
+    #expect(unknown?.message.contains("unknown key 'bogus'") == true)
+    let nested = error(good.replacingOccurrences(of: "val: 2000", with: "val: 2000, tset: 5"))
+    #expect(nested?.message.contains("unknown key 'subset.tset'") == true)
+    #expect(nested?.line == 5)
+    let badBlock = error(good.replacingOccurrences(of: "[8x16, 16x32]", with: "[8x16, 0x32]"))
+    #expect(badBlock?.line == 9)
+    #expect(badBlock?.message.contains("0x32") == true)
+    let badRate = error(good.replacingOccurrences(of: "[2, 4, 8]", with: "[2, 0.5]"))
+    #expect(badRate?.message.contains("'rates' must be >= 1") == true)
+    let noDataset = error(good.replacingOccurrences(of: "dataset: fashion-mnist\n", with: ""))
+    #expect(noDataset?.message == "missing required key 'dataset'")
+    let unknownDataset = error(good.replacingOccurrences(of: "dataset: fashion-mnist", with: "dataset: cifar10"))
+    #expect(unknownDataset?.message.contains("dataset 'cifar10' is unknown") == true)
+    let yaml = error("name: [unclosed\n")
+    #expect(yaml?.message.hasPrefix("bad YAML") == true)
+    #expect(yaml?.description.hasPrefix("s.yaml:") == true)
+    let flag = error(good + "\nkernels: {flags: [-O3, -fplugin=evil.so]}")
+    #expect(flag?.message.contains("not allowed") == true)
+  }
+
+  @Test func blockShapeParsing() {
+    #expect(BlockShape(parsing: "8x16") == BlockShape(rows: 8, cols: 16))
+    #expect(BlockShape(parsing: "1x1") != nil)
+    for bad in ["0x4", "4x0", "x4", "4x", "-1x4", "4x4x4", "abc", ""] { #expect(BlockShape(parsing: bad) == nil) }
+  }
+
+  @Test func runIDIsTheSuiteContentHash() throws {
+    let a = try SuiteLoader.parse(good, file: "a.yaml")
+    let b = try SuiteLoader.parse(good.replacingOccurrences(of: "rates: [2, 4, 8]", with: "rates: [2.0, 4, 8]"), file: "b.yaml")
+    let c = try SuiteLoader.parse(good.replacingOccurrences(of: "rates: [2, 4, 8]", with: "rates: [2, 4]"), file: "c.yaml")
+    #expect(a.contentID == b.contentID)
+    #expect(a.contentID != c.contentID)
+  }
+
+  @Test func recordsRoundTrip() throws {
+    let s = try SuiteLoader.parse(good, file: "q.yaml")
+    let data = try RecordCoding.encoder().encode(s)
+    let back = try RecordCoding.decoder().decode(SweepSpec.self, from: data)
+    #expect(back == s)
+    let text = String(decoding: data, as: UTF8.self)
+    #expect(text.contains("\"schema_version\"") && text.contains("\"8x16\""))
+  }
+}
