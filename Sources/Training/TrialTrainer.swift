@@ -129,7 +129,7 @@ public struct TrialTrainer {
       guard let partition = partitions[name] else { continue }
       let r = HardPrune.prune(layer.weight.value.data, partition: partition, rate: rate)
       layer.weight.mask = r.mask
-      applyMask(layer.weight)
+      layer.weight.applyMask()
       results[name] = r
     }
     phases.append(evaluatePhase(model, "prune", epochs: 0, loss: nil, since: pruneStart))
@@ -143,13 +143,6 @@ public struct TrialTrainer {
       phases.append(evaluatePhase(model, "retrain", epochs: config.phases.retrainEpochs, loss: loss, since: start))
     }
     return finish(model, phases: phases, pruned: results)
-  }
-
-  private func applyMask(_ p: Parameter) {
-    guard let mask = p.mask else { return }
-    p.value.data.withUnsafeMutableBufferPointer { v in
-      for i in v.indices { v[i] *= mask[i] }
-    }
   }
 
   private func finish(_ model: MLP, phases: [PhaseMetrics], pruned: [String: HardPrune.Result]) -> TrainedModel {
@@ -212,7 +205,7 @@ public struct TrialTrainer {
     var lastLoss = 0.0
     for name in regs.keys { regs[name]!.refresh(layers.first { $0.name == name }!.layer.weight.value.data) }
     for epoch in 1...epochs {
-      order.shuffle(using: &rng)
+      rng.shuffle(&order)  // SeededRNG.shuffle: the same order on every Swift version
       var sum = 0.0
       var batches = 0
       for start in stride(from: 0, to: order.count - bs + 1, by: bs) {

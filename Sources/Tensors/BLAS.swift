@@ -1,0 +1,87 @@
+import CBLAS
+
+/// Thin wrapper over OpenBLAS's CBLAS interface (row-major only).
+public enum BLAS {
+  /// Sets the number of threads OpenBLAS uses for later calls (process-wide).
+  public static func setThreads(_ n: Int) {
+    precondition(n >= 1, "BLAS.setThreads: need at least one thread, got \(n)")
+    openblas_set_num_threads(Int32(n))
+  }
+
+  /// The OpenBLAS kernel core in use (e.g. "Haswell", "SkylakeX"), as `openblas_get_corename`
+  /// reports it; "unknown" if it reports nothing.
+  public static var coreName: String {
+    guard let name = openblas_get_corename() else { return "unknown" }
+    return String(cString: name)
+  }
+
+  /// `C = alpha * op(A) * op(B) + beta * C`, all matrices row-major.
+  ///
+  /// `op(A)` is `m x k` and `op(B)` is `k x n`; `C` is `m x n` with leading dimension `ldc`.
+  /// With `transA == false`, `A` is stored `m x k` (`lda >= k`); with `transA == true` it is
+  /// stored `k x m` (`lda >= m`). Likewise `B` is stored `k x n` (`ldb >= n`) or `n x k`
+  /// (`ldb >= k`). When `beta == 0`, `C` need not be initialised.
+  public static func sgemm(
+    transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+  ) {
+    precondition(m >= 0 && n >= 0 && k >= 0, "BLAS.sgemm: negative size m=\(m) n=\(n) k=\(k)")
+    precondition(lda >= max(1, transA ? m : k), "BLAS.sgemm: lda \(lda) too small")
+    precondition(ldb >= max(1, transB ? k : n), "BLAS.sgemm: ldb \(ldb) too small")
+    precondition(ldc >= max(1, n), "BLAS.sgemm: ldc \(ldc) too small")
+    precondition(
+      max(m, n, k, lda, ldb, ldc) <= Int(Int32.max), "BLAS.sgemm: size exceeds 32-bit BLAS")
+    if m == 0 || n == 0 { return }
+    if k == 0 {
+      // BLAS leaves C scaled by beta; do it here so a zero inner size is well defined.
+      for i in 0..<m {
+        let row = c + i * ldc
+        for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] }
+      }
+      return
+    }
+    cblas_sgemm(
+      CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+      blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c,
+      blasint(ldc))
+  }
+
+  /// `op(a) * op(b)` for matrices; see the free function `matmul`.
+  public static func matmul(
+    _ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false
+  ) -> Tensor {
+    precondition(a.shape.count == 2 && b.shape.count == 2, "matmul: needs matrices")
+    let m = transposeA ? a.shape[1] : a.shape[0]
+    let k = transposeA ? a.shape[0] : a.shape[1]
+    let kb = transposeB ? b.shape[1] : b.shape[0]
+    let n = transposeB ? b.shape[0] : b.shape[1]
+    precondition(
+      k == kb,
+      "matmul: inner sizes differ (\(a.shape)\(transposeA ? "^T" : "") x \(b.shape)\(transposeB ? "^T" : ""))"
+    )
+    var c = Tensor(zeros: [m, n])
+    a.data.withUnsafeBufferPointer { pa in
+      b.data.withUnsafeBufferPointer { pb in
+        c.data.withUnsafeMutableBufferPointer { pc in
+          guard let ap = pa.baseAddress, let bp = pb.baseAddress, let cp = pc.baseAddress else {
+            return  // an empty operand: c stays zero
+          }
+          sgemm(
+            transA: transposeA, transB: transposeB, m: m, n: n, k: k, alpha: 1,
+            a: ap, lda: max(1, a.shape[1]), b: bp, ldb: max(1, b.shape[1]),
+            beta: 0, c: cp, ldc: max(1, n))
+        }
+      }
+    }
+    return c
+  }
+}
+
+/// Matrix product `op(a) * op(b)` through `BLAS.sgemm`, where `op` transposes when asked.
+/// `a` and `b` must be rank-2 with matching inner sizes; the result is `[m, n]`.
+public func matmul(
+  _ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false
+) -> Tensor {
+  BLAS.matmul(a, b, transposeA: transposeA, transposeB: transposeB)
+}
