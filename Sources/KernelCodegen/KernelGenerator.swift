@@ -1,0 +1,505 @@
+import TuningSchema
+
+/// Generates the C source (kernel.c) of a kernel variant: Y = W X for one layer, with
+/// `W[M, K]`, `X[K, N]`, `Y[M, N]` row-major (N = batch), implementing the interface of
+/// `runner/blk_kernel.h` (`blk_pack`, `blk_kernel`, `blk_free`, `blk_kernel_dims`).
+///
+/// The source is shape-specialised (M, K, N, BR, BC and the knobs are `#define`s, so every loop
+/// bound the compiler sees is a constant) while the kept columns and their values are data,
+/// packed by `blk_pack` from the dense weights and the mask. The output is deterministic: the
+/// same variant gives the same bytes (no timestamps; stable order), headed by a comment with the
+/// variant's ID and knobs.
+///
+/// Formats:
+/// - `dense`: the masked weights as a dense row-major matrix. N = 1: a GEMV, each row a dot
+///   product in `unroll` independent 8-lane vector accumulators. N > 1: register tiles of a few
+///   rows by `nTile` columns of Y in vector accumulators, `unroll` input columns per iteration.
+///   MACs per call: M K N.
+/// - `block-column`: W cut into `br x bc` blocks (edge blocks smaller); each block keeps the
+///   columns whose mask segment has a 1. Packed per block row, block by block, column by column:
+///   the kept column indices and their `br` values (column-major within the block; the rows of an
+///   edge block row and the vector padding are zeros). Kernel: per block row, for each kept column
+///   c, `Y[rows, :] += vals[:, c] (x) X[c, :]`. N = 1: vectorised over the block's rows, `unroll`
+///   kept columns per iteration into independent accumulators. N > 1: register tiles of a few rows
+///   by `nTile` columns of Y (vectorised over N), `unroll` kept columns per iteration. MACs per call: sum over blocks of kept columns x rows of the block x N.
+public enum KernelGenerator {
+  /// Part of every variant's ID: bump it whenever the generated code changes.
+  public static let version = "kernelgen-2"
+
+  /// The unroll factors the knob space explores.
+  public static let unrollValues = [1, 2, 4]
+  /// Candidate register-tile widths over N (those <= the batch are used).
+  public static let nTileValues = [4, 8, 16, 32]
+
+  /// The knob space for `workload` at `batch`: every unroll factor times every tile width that
+  /// fits the batch (just 1 when batch = 1). Order is stable.
+  public static func variants(
+    for workload: Workload, batch: Int, target: String, compiler: String, flags: [String]
+  ) -> [KernelVariant] {
+    precondition(batch >= 1, "batch must be >= 1")
+    var tiles = batch == 1 ? [1] : nTileValues.filter { $0 <= batch }
+    if tiles.isEmpty { tiles = [batch] }
+    var out: [KernelVariant] = []
+    for unroll in unrollValues {
+      for tile in tiles {
+        out.append(
+          KernelVariant(
+            workload: workload, knobs: KernelKnobs(batch: batch, unroll: unroll, nTile: tile),
+            target: target, compiler: compiler, flags: flags, generatorVersion: version))
+      }
+    }
+    return out
+  }
+
+  /// The kernel.c of `variant`.
+  public static func generate(_ variant: KernelVariant) -> GeneratedKernel {
+    let w = variant.workload
+    let k = variant.knobs
+    precondition(w.rows >= 1 && w.cols >= 1, "empty layer")
+    precondition(k.batch >= 1 && k.unroll >= 1 && k.nTile >= 1, "bad knobs \(k)")
+    var c = CWriter()
+    header(&c, variant)
+    switch w.format {
+    case .dense: dense(&c, variant)
+    case .blockColumn: blockColumn(&c, variant)
+    }
+    return GeneratedKernel(variant: variant, source: c.text)
+  }
+
+  // MARK: - Common parts
+
+  private static func header(_ c: inout CWriter, _ v: KernelVariant) {
+    let w = v.workload
+    let k = v.knobs
+    c.line("/* blkrew generated kernel: do not edit.")
+    c.line(" *   variant    \(v.id)")
+    c.line(" *   generator  \(v.generatorVersion)")
+    c.line(
+      " *   workload   \(w.format.rawValue) M=\(w.rows) K=\(w.cols) block=\(w.blockRows)x\(w.blockCols) kept=\(w.kept)"
+    )
+    c.line(" *   mask       \(w.maskHash)")
+    c.line(" *   knobs      batch=\(k.batch) unroll=\(k.unroll) n_tile=\(k.nTile)")
+    c.line(" *   target     \(v.target), \(v.compiler) \(v.flags.joined(separator: " "))")
+    c.line(" * Y[M,N] = W[M,K] X[K,N], all row-major; interface in blk_kernel.h. */")
+    c.line("#include <stddef.h>")
+    c.line("#include <stdlib.h>")
+    c.line("#include <string.h>")
+    c.line("#include \"blk_kernel.h\"")
+    c.line("")
+    c.line("#define BLK_M \(w.rows)")
+    c.line("#define BLK_K \(w.cols)")
+    c.line("#define BLK_N \(k.batch)")
+    c.line("#define BLK_UNROLL \(k.unroll)")
+    c.line("#define BLK_NT \(k.nTile)")
+    c.line("#define BLK_INLINE static inline __attribute__((always_inline))")
+    c.line("")
+    c.line("const int blk_kernel_dims[3] = {BLK_M, BLK_K, BLK_N};")
+    c.line("")
+    c.line("static void *blk_alloc(size_t bytes) {")
+    c.line("  size_t rounded = (bytes + 63) / 64 * 64;")
+    c.line("  return aligned_alloc(64, rounded ? rounded : 64);")
+    c.line("}")
+    c.line("")
+  }
+
+  // MARK: - Vector types and register tiles
+
+  /// The widest of 8, 4, 2 floats that divides `n`; else 8, 4 or 2 with padding; 1 for n = 1.
+  static func vectorWidth(dividing n: Int) -> Int {
+    if let w = [8, 4, 2].first(where: { n % $0 == 0 }) { return w }
+    return n >= 8 ? 8 : n >= 4 ? 4 : n >= 2 ? 2 : 1
+  }
+
+  /// Vector width over N for a tile of `nTile` columns: the widest of 8, 4, 2 dividing it, else 1.
+  static func tileVectorWidth(_ nTile: Int) -> Int { [8, 4, 2].first { nTile % $0 == 0 } ?? 1 }
+
+  /// Declares `blk_v<width>`: a GCC/Clang vector of `width` floats that may be unaligned and may
+  /// alias float data (plain `float` for width 1), so `*(const blk_vW *)p` loads any float run.
+  private static func vectorType(_ c: inout CWriter, _ width: Int) {
+    if width == 1 {
+      c.line("typedef float blk_v1;")
+    } else {
+      c.line(
+        "typedef float blk_v\(width) __attribute__((vector_size(\(4 * width)), aligned(4), may_alias));"
+      )
+    }
+  }
+
+  /// Rows per register tile when N > 1: about 12 vector accumulators of `nTile` columns.
+  static func rowTile(nTile: Int, vectorWidth: Int, maxRows: Int) -> Int {
+    max(1, min(maxRows, 12 / max(1, nTile / vectorWidth)))
+  }
+
+  /// Emits `blk_tile` (R rows x BLK_NT columns in vector accumulators, `unroll` entries per
+  /// iteration) and `blk_tail` (R rows x T < BLK_NT columns, plain loops) over the entries
+  /// `e` in [begin, end). `x(u)` is the row of X of entry e + u, `w(u)` its weight for row r, and
+  /// `load(u)` any declaration they need. X and Y arrive offset to the tile's first column.
+  private static func tileFunctions(
+    _ c: inout CWriter, unroll: Int, parameters: String, begin: String, end: String,
+    x: (Int) -> String, w: (Int) -> String, load: (Int) -> [String], tailRows: String
+  ) {
+    c.line("/* R rows x BLK_NT columns of Y, in R x BLK_NVN vector accumulators. */")
+    c.open("BLK_INLINE void blk_tile(\(parameters), const int R) {")
+    c.line("blk_vN acc[BLK_RT][BLK_NVN];")
+    c.line("for (int r = 0; r < R; r++) for (int i = 0; i < BLK_NVN; i++) acc[r][i] = (blk_vN){0};")
+    c.line("int e = \(begin);")
+    func body(_ c: inout CWriter, _ us: [Int]) {
+      for u in us { c.lines(load(u) + ["const float *restrict x\(u) = \(x(u));"]) }
+      c.open("for (int i = 0; i < BLK_NVN; i++) {")
+      for u in us { c.line("const blk_vN xv\(u) = *(const blk_vN *)(x\(u) + i * BLK_VN);") }
+      c.open("for (int r = 0; r < R; r++) {")
+      for u in us { c.line("acc[r][i] += xv\(u) * \(w(u));") }
+      c.close()
+      c.close()
+    }
+    if unroll > 1 {
+      c.open("for (; e + \(unroll) <= \(end); e += \(unroll)) {")
+      body(&c, Array(0..<unroll))
+      c.close()
+    }
+    c.open("for (; e < \(end); e++) {")
+    body(&c, [0])
+    c.close()
+    c.line(
+      "for (int r = 0; r < R; r++) for (int i = 0; i < BLK_NVN; i++) *(blk_vN *)(Y + (size_t)r * BLK_N + i * BLK_VN) = acc[r][i];"
+    )
+    c.close()
+    c.line("")
+    c.line("/* R rows x T (< BLK_NT) columns of Y: the columns past the last full tile. */")
+    c.open("BLK_INLINE void blk_tail(\(parameters), const int R, const int T) {")
+    c.line("float acc[\(tailRows)][BLK_NT];")
+    c.line("for (int r = 0; r < R; r++) for (int j = 0; j < T; j++) acc[r][j] = 0.0f;")
+    c.open("for (int e = \(begin); e < \(end); e++) {")
+    c.lines(load(0) + ["const float *restrict x0 = \(x(0));"])
+    c.line("for (int r = 0; r < R; r++) for (int j = 0; j < T; j++) acc[r][j] += x0[j] * \(w(0));")
+    c.close()
+    c.line(
+      "for (int r = 0; r < R; r++) for (int j = 0; j < T; j++) Y[(size_t)r * BLK_N + j] = acc[r][j];"
+    )
+    c.close()
+    c.line("")
+  }
+
+  /// The calls covering `height` rows starting at row `rowExpr` for all N columns: row chunks of
+  /// `rowTile` rows (and one smaller), tiles of BLK_NT columns, then the column tail.
+  private static func tileCalls(
+    _ c: inout CWriter, height: Int, rowTile: Int, batch: Int, nTile: Int,
+    call: (_ row: String, _ n0: String, _ rows: String, _ tail: String?) -> String
+  ) {
+    let nFull = (batch / nTile) * nTile
+    let nTail = batch - nFull
+    let full = (height / rowTile) * rowTile
+    let rest = height - full
+    if nFull > 0 {
+      if full > 0 {
+        c.open("for (int r0 = 0; r0 < \(full); r0 += BLK_RT) {")
+        c.line("for (int n0 = 0; n0 < \(nFull); n0 += BLK_NT) \(call("r0", "n0", "BLK_RT", nil));")
+        c.close()
+      }
+      if rest > 0 {
+        c.line(
+          "for (int n0 = 0; n0 < \(nFull); n0 += BLK_NT) \(call("\(full)", "n0", "\(rest)", nil));")
+      }
+    }
+    if nTail > 0 {
+      if full > 0 {
+        c.line(
+          "for (int r0 = 0; r0 < \(full); r0 += BLK_RT) \(call("r0", "\(nFull)", "BLK_RT", "\(nTail)"));"
+        )
+      }
+      if rest > 0 { c.line("\(call("\(full)", "\(nFull)", "\(rest)", "\(nTail)"));") }
+    }
+  }
+
+  // MARK: - block-column
+
+  private static func blockColumn(_ c: inout CWriter, _ v: KernelVariant) {
+    let w = v.workload
+    let k = v.knobs
+    let br = max(1, min(w.blockRows, w.rows))
+    let bc = max(1, min(w.blockCols, w.cols))
+    let nbr = (w.rows + br - 1) / br
+    let nbc = (w.cols + bc - 1) / bc
+    let fullRows = w.rows / br
+    let tailRows = w.rows % br
+    let vr = vectorWidth(dividing: br)
+    let brp = (br + vr - 1) / vr * vr
+    c.line("#define BLK_BR \(br)")
+    c.line("#define BLK_BC \(bc)")
+    c.line(
+      "#define BLK_BRP \(brp) /* stride of a kept column's values: BLK_BR rounded up to a vector */"
+    )
+    c.line("#define BLK_NBR \(nbr) /* block rows */")
+    c.line("#define BLK_NBC \(nbc) /* block columns */")
+    c.line("#define BLK_FULL_ROWS \(fullRows) /* block rows of BLK_BR rows */")
+    c.line("#define BLK_BR_TAIL \(tailRows) /* rows of the last, smaller block row (0: none) */")
+    c.line("")
+    c.line("/* The compact block-column format. The kept columns of block row rb are the entries")
+    c.line(
+      " * [row_start[rb], row_start[rb + 1]), ordered by block, then column; block (rb, cb) keeps")
+    c.line(
+      " * count[rb * BLK_NBC + cb] of them. Entry e: its column of W in cols[e] and its BLK_BR")
+    c.line(
+      " * values (column-major within the block) in vals[e * BLK_BRP ...]; the padding and the rows"
+    )
+    c.line(" * past an edge block's height are 0. */")
+    c.open("typedef struct {")
+    c.line("int row_start[BLK_NBR + 1];")
+    c.line("int *count;")
+    c.line("int *cols;")
+    c.line("float *vals;")
+    c.close("} blk_packed_t;")
+    c.line("")
+
+    // blk_pack
+    c.open("void *blk_pack(const float *W, const unsigned char *mask, int M, int K) {")
+    c.line("if (M != BLK_M || K != BLK_K) return NULL;")
+    c.line("blk_packed_t *p = calloc(1, sizeof *p);")
+    c.line("if (!p) return NULL;")
+    c.line("p->count = calloc(BLK_NBR * BLK_NBC, sizeof(int));")
+    c.line("if (!p->count) { free(p); return NULL; }")
+    c.line("int total = 0;")
+    c.open("for (int rb = 0; rb < BLK_NBR; rb++) {")
+    c.line("const int r0 = rb * BLK_BR, r1 = r0 + BLK_BR < BLK_M ? r0 + BLK_BR : BLK_M;")
+    c.line("p->row_start[rb] = total;")
+    c.open("for (int cb = 0; cb < BLK_NBC; cb++) {")
+    c.line("const int c0 = cb * BLK_BC, c1 = c0 + BLK_BC < BLK_K ? c0 + BLK_BC : BLK_K;")
+    c.open("for (int col = c0; col < c1; col++) {")
+    c.line("int kept = 0;")
+    c.line("for (int r = r0; r < r1; r++) kept |= mask[(size_t)r * BLK_K + col] != 0;")
+    c.line("p->count[rb * BLK_NBC + cb] += kept;")
+    c.line("total += kept;")
+    c.close()
+    c.close()
+    c.close()
+    c.line("p->row_start[BLK_NBR] = total;")
+    c.line("p->cols = malloc(sizeof(int) * (size_t)(total ? total : 1));")
+    c.line("p->vals = blk_alloc(sizeof(float) * (size_t)(total ? total : 1) * BLK_BRP);")
+    c.line("if (!p->cols || !p->vals) { blk_free(p); return NULL; }")
+    c.line("int e = 0;")
+    c.open("for (int rb = 0; rb < BLK_NBR; rb++) {")
+    c.line("const int r0 = rb * BLK_BR, r1 = r0 + BLK_BR < BLK_M ? r0 + BLK_BR : BLK_M;")
+    c.open("for (int cb = 0; cb < BLK_NBC; cb++) {")
+    c.line("const int c0 = cb * BLK_BC, c1 = c0 + BLK_BC < BLK_K ? c0 + BLK_BC : BLK_K;")
+    c.open("for (int col = c0; col < c1; col++) {")
+    c.line("int kept = 0;")
+    c.line("for (int r = r0; r < r1; r++) kept |= mask[(size_t)r * BLK_K + col] != 0;")
+    c.line("if (!kept) continue;")
+    c.line("p->cols[e] = col;")
+    c.line("float *v = p->vals + (size_t)e * BLK_BRP;")
+    c.open("for (int r = 0; r < BLK_BRP; r++) {")
+    c.line("const size_t i = (size_t)(r0 + r) * BLK_K + col;")
+    c.line("v[r] = r < BLK_BR && r0 + r < r1 && mask[i] ? W[i] : 0.0f;")
+    c.close()
+    c.line("e++;")
+    c.close()
+    c.close()
+    c.close()
+    c.line("return p;")
+    c.close()
+    c.line("")
+    c.open("void blk_free(void *packed) {")
+    c.line("blk_packed_t *p = packed;")
+    c.line("if (!p) return;")
+    c.line("free(p->count);")
+    c.line("free(p->cols);")
+    c.line("free(p->vals);")
+    c.line("free(p);")
+    c.close()
+    c.line("")
+
+    let u = k.unroll
+    var rowTileSize = 1
+    if k.batch == 1 {
+      c.line("#define BLK_VR \(vr) /* rows per vector */")
+      c.line("#define BLK_NVR (BLK_BRP / BLK_VR)")
+      vectorType(&c, vr)
+      c.line("typedef blk_v\(vr) blk_vR;")
+      c.line("")
+      c.line(
+        "/* N = 1: rows [0, H) of one block row, Y[r] = sum over kept entries of vals[r] X[col],")
+      c.line(
+        " * vectorised over rows, in BLK_UNROLL independent accumulator sets (one per entry of an")
+      c.line(" * unrolled iteration) summed at the end. */")
+      c.open(
+        "BLK_INLINE void blk_rows(const int *restrict cols, const float *restrict vals, int e0, int e1, const float *restrict X, float *restrict Y, const int H) {"
+      )
+      for a in 0..<u { c.line("blk_vR acc\(a)[BLK_NVR];") }
+      c.line(
+        "for (int i = 0; i < BLK_NVR; i++) { \((0..<u).map { "acc\($0)[i] = (blk_vR){0};" }.joined(separator: " ")) }"
+      )
+      c.line("int e = e0;")
+      func body(_ c: inout CWriter, _ us: [Int]) {
+        for a in us {
+          c.line("const float x\(a) = X[cols[e + \(a)]];")
+          c.line("const float *restrict v\(a) = vals + (size_t)(e + \(a)) * BLK_BRP;")
+        }
+        c.open("for (int i = 0; i < BLK_NVR; i++) {")
+        for a in us { c.line("acc\(a)[i] += *(const blk_vR *)(v\(a) + i * BLK_VR) * x\(a);") }
+        c.close()
+      }
+      if u > 1 {
+        c.open("for (; e + \(u) <= e1; e += \(u)) {")
+        body(&c, Array(0..<u))
+        c.close()
+      }
+      c.open("for (; e < e1; e++) {")
+      body(&c, [0])
+      c.close()
+      c.line("float out[BLK_BRP];")
+      c.line(
+        "for (int i = 0; i < BLK_NVR; i++) *(blk_vR *)(out + i * BLK_VR) = \((0..<u).map { "acc\($0)[i]" }.joined(separator: " + "));"
+      )
+      c.line("for (int r = 0; r < H; r++) Y[r] = out[r];")
+      c.close()
+      c.line("")
+    } else {
+      let vn = tileVectorWidth(k.nTile)
+      rowTileSize = rowTile(nTile: k.nTile, vectorWidth: vn, maxRows: br)
+      c.line("#define BLK_VN \(vn) /* columns of Y per vector */")
+      c.line("#define BLK_NVN (BLK_NT / BLK_VN)")
+      c.line("#define BLK_RT \(rowTileSize) /* rows per register tile */")
+      vectorType(&c, vn)
+      c.line("typedef blk_v\(vn) blk_vN;")
+      c.line("")
+      tileFunctions(
+        &c, unroll: u,
+        parameters:
+          "const int *restrict cols, const float *restrict vals, int e0, int e1, const float *restrict X, float *restrict Y",
+        begin: "e0", end: "e1", x: { "X + (size_t)cols[e + \($0)] * BLK_N" }, w: { "v\($0)[r]" },
+        load: { ["const float *restrict v\($0) = vals + (size_t)(e + \($0)) * BLK_BRP;"] },
+        tailRows: "BLK_BR")
+    }
+
+    // blk_kernel
+    func rowBlock(_ c: inout CWriter, height: Int, heightName: String) {
+      c.line("const int e0 = p->row_start[rb];")
+      c.line("const int e1 = p->row_start[rb + 1];")
+      c.line("const size_t row0 = (size_t)rb * BLK_BR;")
+      if k.batch == 1 {
+        c.line("blk_rows(p->cols, p->vals, e0, e1, X, Y + row0, \(heightName));")
+      } else {
+        tileCalls(&c, height: height, rowTile: rowTileSize, batch: k.batch, nTile: k.nTile) {
+          row, n0, rows, tail in
+          let args =
+            "p->cols, p->vals + \(row), e0, e1, X + \(n0), Y + (row0 + \(row)) * BLK_N + \(n0), \(rows)"
+          return tail.map { "blk_tail(\(args), \($0))" } ?? "blk_tile(\(args))"
+        }
+      }
+      c.line("macs += (long long)(e1 - e0) * \(heightName) * BLK_N;")
+    }
+    c.open("long long blk_kernel(const void *packed, const float *restrict X, float *restrict Y) {")
+    c.line("const blk_packed_t *p = packed;")
+    c.line("long long macs = 0;")
+    if fullRows > 0 {
+      c.open("for (int rb = 0; rb < BLK_FULL_ROWS; rb++) {")
+      rowBlock(&c, height: br, heightName: "BLK_BR")
+      c.close()
+    }
+    if tailRows > 0 {
+      c.open("{")
+      c.line("const int rb = BLK_FULL_ROWS;")
+      rowBlock(&c, height: tailRows, heightName: "BLK_BR_TAIL")
+      c.close()
+    }
+    c.line("return macs;")
+    c.close()
+  }
+
+  // MARK: - dense
+
+  private static func dense(_ c: inout CWriter, _ v: KernelVariant) {
+    let k = v.knobs
+    let m = v.workload.rows
+    let u = k.unroll
+    c.line("/* Dense: the masked weights W o mask, row-major [BLK_M][BLK_K]. */")
+    c.open("void *blk_pack(const float *W, const unsigned char *mask, int M, int K) {")
+    c.line("if (M != BLK_M || K != BLK_K) return NULL;")
+    c.line("float *w = blk_alloc(sizeof(float) * (size_t)BLK_M * BLK_K);")
+    c.line("if (!w) return NULL;")
+    c.line("for (size_t i = 0; i < (size_t)BLK_M * BLK_K; i++) w[i] = mask[i] ? W[i] : 0.0f;")
+    c.line("return w;")
+    c.close()
+    c.line("")
+    c.line("void blk_free(void *packed) { free(packed); }")
+    c.line("")
+    if k.batch == 1 {
+      vectorType(&c, 8)
+      c.line("")
+      c.line(
+        "/* N = 1: a GEMV, one dot product per row in BLK_UNROLL vector accumulators of 8 lanes. */"
+      )
+      c.open(
+        "long long blk_kernel(const void *packed, const float *restrict X, float *restrict Y) {")
+      c.line("const float *restrict w = packed;")
+      c.open("for (int m = 0; m < BLK_M; m++) {")
+      c.line("const float *restrict row = w + (size_t)m * BLK_K;")
+      c.line("blk_v8 \((0..<u).map { "acc\($0) = (blk_v8){0}" }.joined(separator: ", "));")
+      c.line("int k = 0;")
+      c.open("for (; k + \(8 * u) <= BLK_K; k += \(8 * u)) {")
+      for a in 0..<u {
+        c.line(
+          "acc\(a) += *(const blk_v8 *)(row + k + \(8 * a)) * *(const blk_v8 *)(X + k + \(8 * a));")
+      }
+      c.close()
+      if u > 1 {
+        c.line(
+          "for (; k + 8 <= BLK_K; k += 8) acc0 += *(const blk_v8 *)(row + k) * *(const blk_v8 *)(X + k);"
+        )
+        c.line("acc0 = \((0..<u).map { "acc\($0)" }.joined(separator: " + "));")
+      }
+      c.line("float s = 0.0f;")
+      c.line("for (int j = 0; j < 8; j++) s += acc0[j];")
+      c.line("for (; k < BLK_K; k++) s += row[k] * X[k];")
+      c.line("Y[m] = s;")
+      c.close()
+      c.line("return (long long)BLK_M * BLK_K * BLK_N;")
+      c.close()
+      return
+    }
+    let vn = tileVectorWidth(k.nTile)
+    let rt = rowTile(nTile: k.nTile, vectorWidth: vn, maxRows: m)
+    c.line("#define BLK_VN \(vn) /* columns of Y per vector */")
+    c.line("#define BLK_NVN (BLK_NT / BLK_VN)")
+    c.line("#define BLK_RT \(rt) /* rows per register tile */")
+    vectorType(&c, vn)
+    c.line("typedef blk_v\(vn) blk_vN;")
+    c.line("")
+    tileFunctions(
+      &c, unroll: u,
+      parameters: "const float *restrict w, const float *restrict X, float *restrict Y",
+      begin: "0", end: "BLK_K", x: { "X + (size_t)(e + \($0)) * BLK_N" },
+      w: { "w[(size_t)r * BLK_K + e + \($0)]" }, load: { _ in [] }, tailRows: "BLK_RT")
+    c.open("long long blk_kernel(const void *packed, const float *restrict X, float *restrict Y) {")
+    c.line("const float *restrict w = packed;")
+    tileCalls(&c, height: m, rowTile: rt, batch: k.batch, nTile: k.nTile) { row, n0, rows, tail in
+      let args =
+        "w + (size_t)\(row) * BLK_K, X + \(n0), Y + (size_t)\(row) * BLK_N + \(n0), \(rows)"
+      return tail.map { "blk_tail(\(args), \($0))" } ?? "blk_tile(\(args))"
+    }
+    c.line("return (long long)BLK_M * BLK_K * BLK_N;")
+    c.close()
+  }
+}
+
+/// Accumulates C text with two-space indentation.
+struct CWriter {
+  private(set) var text = ""
+  private var depth = 0
+
+  mutating func line(_ s: String) {
+    text += s.isEmpty ? "\n" : String(repeating: "  ", count: depth) + s + "\n"
+  }
+
+  mutating func lines(_ ss: [String]) { ss.forEach { line($0) } }
+
+  mutating func open(_ s: String) {
+    line(s)
+    depth += 1
+  }
+
+  mutating func close(_ s: String = "}") {
+    depth -= 1
+    line(s)
+  }
+}
