@@ -17,7 +17,7 @@ build: setup
 ## demo: run the quickstart sweep and write its report; the last line is the report's path.
 demo: build
 	@run_dir=$$($(RELEASE_BIN) sweep run $(SUITE) | tail -n 1) && \
-	  $(RELEASE_BIN) report "$$run_dir" --format md | tail -n 1
+	  $(RELEASE_BIN) report "$$run_dir" --format html md | tail -n 1
 
 ## test: every test (unit, compiler tier, end to end on a small subset).
 test: setup
