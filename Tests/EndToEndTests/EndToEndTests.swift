@@ -89,7 +89,7 @@ let tinySuite = """
     let second = try blkrew(["sweep", "run", "tiny.yaml", "--results", "res"], cwd: dir)
     #expect(second.exitCode == 0)
     #expect(second.stdoutText.split(separator: "\n").last.map(String.init) == runDir)
-    #expect(second.stderrText.components(separatedBy: "already done").count - 1 == 3)
+    #expect(second.stderrText.components(separatedBy: "already done (ok), skipped").count - 1 == 3)
     #expect(!second.stderrText.contains("running"))
     for f in files { #expect(FileManager.default.contents(atPath: "\(trialsDir)/\(f)") == before[f]) }
 
