@@ -27,7 +27,9 @@ let package = Package(
     .target(name: "Datasets", dependencies: ["CZlib", "Tensors"]),
     // L3: stages (they do not import each other, except Training -> Pruning, Reporting -> Analysis).
     .target(name: "Pruning", dependencies: ["Tensors", "TuningSchema"]),
-    .target(name: "Training", dependencies: ["Pruning", "NeuralNets", "Tensors", "Datasets", "TuningSchema"]),
+    .target(
+      name: "Training",
+      dependencies: ["Pruning", "NeuralNets", "Tensors", "Datasets", "TuningSchema"]),
     .target(name: "KernelCodegen", dependencies: ["TuningSchema"]),
     .target(
       name: "KernelBuild", dependencies: ["TuningSchema", "ChildProcesses"],
@@ -48,7 +50,10 @@ let package = Package(
     // L5: the command line.
     .executableTarget(
       name: "blkrew",
-      dependencies: ["Driver", "TuningSchema", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+      dependencies: [
+        "Driver", "TuningSchema",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
     // Tests.
     .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
     .testTarget(name: "NeuralNetsTests", dependencies: ["NeuralNets", "Tensors"]),

@@ -1,10 +1,11 @@
+import CProcessShims
+import Foundation
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
   import Darwin
 #endif
-import CProcessShims
-import Foundation
 
 /// How a child process ended.
 public struct ChildResult: Sendable {
@@ -124,7 +125,9 @@ public enum ChildProcess {
 
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
-    let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
+    let env =
+      (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") }
+      + [nil]
     defer { env.forEach { free($0) } }
     var pid: pid_t = 0
     let rc = argv.withUnsafeBufferPointer { a in

@@ -14,7 +14,9 @@ public struct DriverError: Error, CustomStringConvertible, Sendable {
   /// 65: bad input data (corrupt checkpoint or dataset file).
   public static func badData(_ message: String) -> DriverError { DriverError(65, message) }
   /// 66: an input file named on the command line does not exist.
-  public static func noInput(_ path: String) -> DriverError { DriverError(66, "\(path): no such file") }
+  public static func noInput(_ path: String) -> DriverError {
+    DriverError(66, "\(path): no such file")
+  }
   /// 69: a required tool, library or dataset package is missing.
   public static func unavailable(_ message: String) -> DriverError { DriverError(69, message) }
   /// 1: the work failed (no trial succeeded, disk full).

@@ -17,12 +17,16 @@ public enum EnvironmentProbe {
   public static func collect(kernels: KernelSpec, buildDirectory: String) -> EnvironmentInfo {
     let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
     func field(_ name: String) -> String? {
-      cpuinfo.split(separator: "\n").first { $0.hasPrefix(name) }?.split(separator: ":", maxSplits: 1).last
+      cpuinfo.split(separator: "\n").first { $0.hasPrefix(name) }?.split(
+        separator: ":", maxSplits: 1
+      ).last
         .map { $0.trimmingCharacters(in: .whitespaces) }
     }
-    let flags = Set((field("flags") ?? field("Features") ?? "").split(separator: " ").map(String.init))
+    let flags = Set(
+      (field("flags") ?? field("Features") ?? "").split(separator: " ").map(String.init))
     let meminfo = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8)) ?? ""
-    let memKB = meminfo.split(separator: "\n").first { $0.hasPrefix("MemTotal") }?
+    let memKB =
+      meminfo.split(separator: "\n").first { $0.hasPrefix("MemTotal") }?
       .split(separator: " ").compactMap { UInt64($0) }.first ?? 0
     var uts = utsname()
     uname(&uts)
@@ -31,21 +35,29 @@ public enum EnvironmentProbe {
     }
     let vendor = (try? String(contentsOfFile: "/sys/class/dmi/id/sys_vendor", encoding: .utf8))?
       .trimmingCharacters(in: .whitespacesAndNewlines)
-    let virt = flags.contains("hypervisor") ? "virtual machine" + (vendor.map { " (\($0))" } ?? "") : "bare metal"
-    let governor = (try? String(contentsOfFile: "/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor", encoding: .utf8))?
+    let virt =
+      flags.contains("hypervisor")
+      ? "virtual machine" + (vendor.map { " (\($0))" } ?? "") : "bare metal"
+    let governor =
+      (try? String(
+        contentsOfFile: "/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor", encoding: .utf8))?
       .trimmingCharacters(in: .whitespacesAndNewlines)
-    let compilerVersion = (try? ChildProcess.run(kernels.compiler, ["--version"], timeout: 10))?
+    let compilerVersion =
+      (try? ChildProcess.run(kernels.compiler, ["--version"], timeout: 10))?
       .stdoutText.split(separator: "\n").first.map(String.init) ?? kernels.compiler
 
     let probe = probeRunner(kernels: kernels, buildDirectory: buildDirectory)
     return EnvironmentInfo(
       hostname: str(uts.nodename), cpuModel: field("model name") ?? str(uts.machine),
-      cpuFlags: vectorFlags.filter { flags.contains($0) }, cores: ProcessInfo.processInfo.activeProcessorCount,
-      memoryBytes: memKB * 1024, kernel: "\(str(uts.sysname)) \(str(uts.release))", virtualization: virt,
+      cpuFlags: vectorFlags.filter { flags.contains($0) },
+      cores: ProcessInfo.processInfo.activeProcessorCount,
+      memoryBytes: memKB * 1024, kernel: "\(str(uts.sysname)) \(str(uts.release))",
+      virtualization: virt,
       governor: governor, compiler: compilerVersion, compilerFlags: kernels.flags,
       blas: "OpenBLAS", blasCoreType: BLAS.coreName,
       openblasCoreTypeEnv: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
-      papiVersion: probe?.papiVersion, events: probe?.events ?? [], sdeWorks: probe?.sdeWorks ?? false)
+      papiVersion: probe?.papiVersion, events: probe?.events ?? [],
+      sdeWorks: probe?.sdeWorks ?? false)
   }
 
   /// Builds the runner with a small dense kernel and asks it what PAPI can read here.

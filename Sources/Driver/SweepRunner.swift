@@ -12,7 +12,9 @@ public struct SweepRunner {
   public var resultsDir: String
   public var fresh: Bool
   /// Writes a progress line to stderr.
-  public var progress: (String) -> Void = { FileHandle.standardError.write(Data(("blkrew: " + $0 + "\n").utf8)) }
+  public var progress: (String) -> Void = {
+    FileHandle.standardError.write(Data(("blkrew: " + $0 + "\n").utf8))
+  }
 
   public init(suitePath: String, resultsDir: String, fresh: Bool) {
     self.suitePath = suitePath
@@ -51,7 +53,9 @@ public struct SweepRunner {
     let suite = try Self.loadSuite(suitePath)
     try DataLoading.checkAvailable(suite.dataset)
     guard ChildProcess.which(suite.kernels.compiler) != nil else {
-      throw DriverError.unavailable("compiler \(suite.kernels.compiler) not found (run: apt-get install -y --no-install-recommends gcc)")
+      throw DriverError.unavailable(
+        "compiler \(suite.kernels.compiler) not found (run: apt-get install -y --no-install-recommends gcc)"
+      )
     }
     let run = RunDirectory.locate(resultsDir: resultsDir, suite: suite, fresh: fresh)
     do { try run.create() } catch { throw DriverError.failed("\(error)") }
@@ -60,7 +64,8 @@ public struct SweepRunner {
       let env = EnvironmentProbe.collect(kernels: suite.kernels, buildDirectory: run.buildDir)
       let manifest = RunManifest(
         runID: (run.path as NSString).lastPathComponent, suite: suite, suitePath: suitePath,
-        blkrewVersion: BlkrewVersion.string, gitCommit: Self.gitCommit(), createdAt: ISO8601DateFormatter().string(from: Date()),
+        blkrewVersion: BlkrewVersion.string, gitCommit: Self.gitCommit(),
+        createdAt: ISO8601DateFormatter().string(from: Date()),
         environment: env)
       do { try run.writeManifest(manifest) } catch { throw DriverError.failed("\(error)") }
     } else {
@@ -68,7 +73,8 @@ public struct SweepRunner {
     }
 
     let trials = Self.plan(suite)
-    var summary = Summary(runDirectory: run.path, trials: trials.count, ok: 0, failed: 0, skipped: 0, seconds: 0)
+    var summary = Summary(
+      runDirectory: run.path, trials: trials.count, ok: 0, failed: 0, skipped: 0, seconds: 0)
     let selfExe = Self.executablePath()
     for (i, config) in trials.enumerated() {
       let tag = "[\(i + 1)/\(trials.count)] \(config.label) seed \(config.seed)"
@@ -103,22 +109,27 @@ public struct SweepRunner {
       if record.status == .ok { summary.ok += 1 } else { summary.failed += 1 }
       let acc = record.accuracy.map { String(format: "accuracy %.4f", $0) } ?? ""
       let lat = record.latencySeconds.map { String(format: ", latency %.2f µs", $0 * 1e6) } ?? ""
-      progress("\(tag): \(record.status.rawValue) \(acc)\(lat) (\(String(format: "%.1f", record.seconds)) s)"
-        + (record.reason.map { " — \($0)" } ?? ""))
+      progress(
+        "\(tag): \(record.status.rawValue) \(acc)\(lat) (\(String(format: "%.1f", record.seconds)) s)"
+          + (record.reason.map { " — \($0)" } ?? ""))
     }
     summary.seconds = Date().timeIntervalSince(start)
-    progress("done: \(summary.ok) ok, \(summary.failed) not ok, \(summary.skipped) already done, \(String(format: "%.0f", summary.seconds)) s")
+    progress(
+      "done: \(summary.ok) ok, \(summary.failed) not ok, \(summary.skipped) already done, \(String(format: "%.0f", summary.seconds)) s"
+    )
     return summary
   }
 
   /// This executable, to start trial children with.
   static func executablePath() -> String {
-    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+      ?? CommandLine.arguments[0]
   }
 
   /// The git commit of the working directory, when it is a blkrew checkout.
   static func gitCommit() -> String? {
-    guard let r = try? ChildProcess.run("git", ["rev-parse", "HEAD"], timeout: 5), r.succeeded else { return nil }
+    guard let r = try? ChildProcess.run("git", ["rev-parse", "HEAD"], timeout: 5), r.succeeded
+    else { return nil }
     return r.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
   }
 }
@@ -137,7 +148,9 @@ public enum ReportWriter {
   /// Writes the requested formats; returns the paths written, in `formats` order.
   public static func write(runPath: String, formats: [Format], outDir: String?) throws -> [String] {
     let run = RunDirectory(path: runPath)
-    guard FileManager.default.fileExists(atPath: runPath) else { throw DriverError.noInput(runPath) }
+    guard FileManager.default.fileExists(atPath: runPath) else {
+      throw DriverError.noInput(runPath)
+    }
     let manifest: RunManifest
     do { manifest = try run.readManifest() } catch { throw DriverError.badData("\(error)") }
     let report = RunReport(manifest: manifest, trials: run.trials())
@@ -160,7 +173,8 @@ public enum ReportWriter {
             case paretoFront = "pareto_front"
           }
         }
-        data = try RecordCoding.encoder().encode(Export(run: manifest, trials: report.trials, paretoFront: report.frontIDs.sorted()))
+        data = try RecordCoding.encoder().encode(
+          Export(run: manifest, trials: report.trials, paretoFront: report.frontIDs.sorted()))
       }
       do { try AtomicFile.write(data, to: path) } catch { throw DriverError.failed("\(error)") }
       written.append(path)

@@ -55,10 +55,14 @@ public struct TrialExecutor {
     log("trial \(trialID) \(record.status.rawValue)" + (record.reason.map { ": \($0)" } ?? ""))
   }
 
-  private func executeTrial(_ config: TrialConfig, suite: SweepSpec, record: inout TrialRecord) throws {
+  private func executeTrial(_ config: TrialConfig, suite: SweepSpec, record: inout TrialRecord)
+    throws
+  {
     BLAS.setThreads(1)
     let data = try DataLoading.load(config)
-    log("data: \(data.train.count) train, \(data.validation.count) validation, \(data.test.count) test images")
+    log(
+      "data: \(data.train.count) train, \(data.validation.count) validation, \(data.test.count) test images"
+    )
     let trainer = TrialTrainer(config: config, data: data, progress: log)
     let trained: TrainedModel
     switch config.kind {
@@ -69,7 +73,8 @@ public struct TrialExecutor {
       let ckpt = run.checkpointPath(denseID)
       guard FileManager.default.fileExists(atPath: ckpt) else {
         let status = run.trial(denseID)?.status.rawValue ?? "not run"
-        throw DriverError.failed("the dense baseline \(denseID) has no checkpoint (its status: \(status))")
+        throw DriverError.failed(
+          "the dense baseline \(denseID) has no checkpoint (its status: \(status))")
       }
       let model = TrialTrainer.makeModel(config.model, seed: UInt64(config.seed))
       let state = try Safetensors.read(URL(fileURLWithPath: ckpt))
@@ -78,7 +83,10 @@ public struct TrialExecutor {
     }
     try Safetensors.write(
       trained.model.stateTensors(),
-      metadata: ["model": config.model, "dataset": config.dataset, "trial_id": config.id, "blkrew": BlkrewVersion.string],
+      metadata: [
+        "model": config.model, "dataset": config.dataset, "trial_id": config.id,
+        "blkrew": BlkrewVersion.string,
+      ],
       to: URL(fileURLWithPath: run.checkpointPath(config.id)))
     record.phases = trained.phases
     record.kept = trained.layers.map(\.kept)
@@ -100,7 +108,8 @@ public struct TrialExecutor {
     if missing.isEmpty {
       record.latencySeconds = latency
     } else {
-      record.reason = "no verified kernel variant for \(missing.joined(separator: ", ")): latency not recorded"
+      record.reason =
+        "no verified kernel variant for \(missing.joined(separator: ", ")): latency not recorded"
     }
   }
 
@@ -113,7 +122,9 @@ public struct TrialExecutor {
     for r0 in stride(from: 0, to: layer.rows, by: block.rows) {
       for c0 in stride(from: 0, to: layer.cols, by: block.cols) {
         blocks += 1
-        for c in c0..<min(c0 + block.cols, layer.cols) where mask[r0 * layer.cols + c] != 0 { segments += 1 }
+        for c in c0..<min(c0 + block.cols, layer.cols) where mask[r0 * layer.cols + c] != 0 {
+          segments += 1
+        }
       }
     }
     return layer.kept.kept * 4 + segments * 4 + blocks * 4
@@ -123,13 +134,18 @@ public struct TrialExecutor {
   /// reusing measurements of identical variants (same shape, mask, knobs, compiler) from
   /// `kernels/`.
   func measureLayer(_ layer: TrainedLayer, config: TrialConfig, suite: SweepSpec) -> LayerLatency {
-    let maskBytes: [UInt8] = layer.mask.map { m in m.map { $0 != 0 ? 1 : 0 } } ?? [UInt8](repeating: 1, count: layer.rows * layer.cols)
+    let maskBytes: [UInt8] =
+      layer.mask.map { m in m.map { $0 != 0 ? 1 : 0 } }
+      ?? [UInt8](repeating: 1, count: layer.rows * layer.cols)
     let block = config.block ?? BlockShape(rows: 1, cols: 1)
     let workload = Workload(
       rows: layer.rows, cols: layer.cols, format: layer.mask == nil ? .dense : .blockColumn,
       blockRows: layer.mask == nil ? 1 : block.rows, blockCols: layer.mask == nil ? 1 : block.cols,
       maskHash: Workload.maskHash(maskBytes), kept: layer.kept.kept)
-    let batches = [suite.latency.batch] + (suite.latency.batchN > 0 && suite.latency.batchN != suite.latency.batch ? [suite.latency.batchN] : [])
+    let batches =
+      [suite.latency.batch]
+      + (suite.latency.batchN > 0 && suite.latency.batchN != suite.latency.batch
+        ? [suite.latency.batchN] : [])
     var settings = RunSettings()
     settings.events = suite.kernels.events
     settings.minRepeats = suite.kernels.minRepeats
@@ -143,19 +159,27 @@ public struct TrialExecutor {
     var best: RunResult?
     for batch in batches {
       let variants = KernelGenerator.variants(
-        for: workload, batch: batch, target: "host", compiler: suite.kernels.compiler, flags: suite.kernels.flags)
+        for: workload, batch: batch, target: "host", compiler: suite.kernels.compiler,
+        flags: suite.kernels.flags)
       for variant in variants {
         let result: RunResult
         if let cached = run.kernelResult(variant.id) {
           result = cached
         } else {
-          result = measure(variant, builder: builder, runner: runner, workloadFile: workloadFile, layer: layer, mask: maskBytes)
-          do { try run.writeKernelResult(result) } catch { log("cannot record kernel \(variant.id): \(error)") }
+          result = measure(
+            variant, builder: builder, runner: runner, workloadFile: workloadFile, layer: layer,
+            mask: maskBytes)
+          do { try run.writeKernelResult(result) } catch {
+            log("cannot record kernel \(variant.id): \(error)")
+          }
         }
-        log("\(layer.name) \(variant.knobs) -> \(result.outcome.rawValue)" + (result.medianSeconds.map { String(format: " %.3g s", $0) } ?? ""))
+        log(
+          "\(layer.name) \(variant.knobs) -> \(result.outcome.rawValue)"
+            + (result.medianSeconds.map { String(format: " %.3g s", $0) } ?? ""))
         summaries.append(
           .init(
-            variantID: variant.id, knobs: variant.knobs, outcome: result.outcome, medianSeconds: result.medianSeconds,
+            variantID: variant.id, knobs: variant.knobs, outcome: result.outcome,
+            medianSeconds: result.medianSeconds,
             maxAbsErr: result.maxAbsErr, tolerance: result.tolerance))
         if batch == suite.latency.batch, result.outcome == .measured, let m = result.medianSeconds,
           m < (best?.medianSeconds ?? .infinity)
@@ -164,21 +188,30 @@ public struct TrialExecutor {
         }
       }
     }
-    let perCall: [CounterReading] = (best?.counters ?? []).map { c in
-      var c = c
-      if let v = c.value, let calls = best?.callsCounted, calls > 0 { c.value = v / calls }
-      return c
-    } + (best?.sde.map { s in
-      [CounterReading(name: "sde MACs", available: s.works, value: s.read / max(best?.callsCounted ?? 1, 1), reason: s.works ? nil : "SDE read \(s.read), expected \(s.expected)")]
-    } ?? [])
+    let perCall: [CounterReading] =
+      (best?.counters ?? []).map { c in
+        var c = c
+        if let v = c.value, let calls = best?.callsCounted, calls > 0 { c.value = v / calls }
+        return c
+      }
+      + (best?.sde.map { s in
+        [
+          CounterReading(
+            name: "sde MACs", available: s.works, value: s.read / max(best?.callsCounted ?? 1, 1),
+            reason: s.works ? nil : "SDE read \(s.read), expected \(s.expected)")
+        ]
+      } ?? [])
     return LayerLatency(
-      layer: layer.name, workloadID: workload.id, format: workload.format, rows: layer.rows, cols: layer.cols,
-      kept: layer.kept.kept, variants: summaries, bestVariantID: best?.variantID, bestMedianSeconds: best?.medianSeconds,
+      layer: layer.name, workloadID: workload.id, format: workload.format, rows: layer.rows,
+      cols: layer.cols,
+      kept: layer.kept.kept, variants: summaries, bestVariantID: best?.variantID,
+      bestMedianSeconds: best?.medianSeconds,
       counters: perCall)
   }
 
   private func measure(
-    _ variant: KernelVariant, builder: LocalBuilder, runner: LocalRunner, workloadFile: URL, layer: TrainedLayer,
+    _ variant: KernelVariant, builder: LocalBuilder, runner: LocalRunner, workloadFile: URL,
+    layer: TrainedLayer,
     mask: [UInt8]
   ) -> RunResult {
     let built = builder.build(KernelGenerator.generate(variant))
@@ -187,12 +220,14 @@ public struct TrialExecutor {
     }
     if !FileManager.default.fileExists(atPath: workloadFile.path) {
       do {
-        try WorkloadFile.write(rows: layer.rows, cols: layer.cols, weights: layer.weights, mask: mask, to: workloadFile)
+        try WorkloadFile.write(
+          rows: layer.rows, cols: layer.cols, weights: layer.weights, mask: mask, to: workloadFile)
       } catch {
         return RunResult.failed(variant, .runFailed, message: "cannot write workload: \(error)")
       }
     }
-    return runner.run(binaryPath: binary, workloadFile: workloadFile, variant: variant, timeout: 120)
+    return runner.run(
+      binaryPath: binary, workloadFile: workloadFile, variant: variant, timeout: 120)
   }
 }
 
@@ -211,10 +246,14 @@ public enum DataLoading {
   /// Checks that the dataset files exist before a sweep starts (exit 69 with the install command).
   public static func checkAvailable(_ dataset: String) throws {
     let dir = FashionMNIST.defaultDirectory
-    for f in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    for f in [
+      "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+      "t10k-labels-idx1-ubyte.gz",
+    ]
     where !FileManager.default.fileExists(atPath: "\(dir)/\(f)") {
       throw DriverError.unavailable(
-        "\(dir)/\(f): dataset \(dataset) is not installed (run: apt-get install -y --no-install-recommends dataset-fashion-mnist)")
+        "\(dir)/\(f): dataset \(dataset) is not installed (run: apt-get install -y --no-install-recommends dataset-fashion-mnist)"
+      )
     }
   }
 }

@@ -13,7 +13,9 @@ public struct Document: Sendable {
   public var blocks: [Block] = []
   public init(title: String) { self.title = title }
 
-  public mutating func heading(_ text: String, level: Int = 2) { blocks.append(.heading(level: level, text: text)) }
+  public mutating func heading(_ text: String, level: Int = 2) {
+    blocks.append(.heading(level: level, text: text))
+  }
   public mutating func paragraph(_ text: String) { blocks.append(.paragraph(text)) }
   public mutating func bullets(_ items: [String]) { blocks.append(.bullets(items)) }
   public mutating func table(_ header: [String], _ rows: [[String]], alignRight: Set<Int> = []) {
@@ -31,7 +33,8 @@ public struct Document: Sendable {
       case .table(let header, let rows, let right):
         func cell(_ s: String) -> String { s.replacingOccurrences(of: "|", with: "\\|") }
         out += "| " + header.map(cell).joined(separator: " | ") + " |\n"
-        out += "|" + header.indices.map { right.contains($0) ? " ---: |" : " --- |" }.joined() + "\n"
+        out +=
+          "|" + header.indices.map { right.contains($0) ? " ---: |" : " --- |" }.joined() + "\n"
         for r in rows { out += "| " + r.map(cell).joined(separator: " | ") + " |\n" }
       }
     }
@@ -72,11 +75,18 @@ public struct Document: Sendable {
       switch b {
       case .heading(let level, let text): out += "<h\(level)>\(inline(text))</h\(level)>\n"
       case .paragraph(let text): out += "<p>\(inline(text))</p>\n"
-      case .bullets(let items): out += "<ul>" + items.map { "<li>\(inline($0))</li>" }.joined() + "</ul>\n"
+      case .bullets(let items):
+        out += "<ul>" + items.map { "<li>\(inline($0))</li>" }.joined() + "</ul>\n"
       case .table(let header, let rows, let right):
-        out += "<table><thead><tr>" + header.map { "<th>\(inline($0))</th>" }.joined() + "</tr></thead><tbody>\n"
+        out +=
+          "<table><thead><tr>" + header.map { "<th>\(inline($0))</th>" }.joined()
+          + "</tr></thead><tbody>\n"
         for r in rows {
-          out += "<tr>" + r.enumerated().map { i, c in right.contains(i) ? "<td class=\"r\">\(inline(c))</td>" : "<td>\(inline(c))</td>" }.joined() + "</tr>\n"
+          out +=
+            "<tr>"
+            + r.enumerated().map { i, c in
+              right.contains(i) ? "<td class=\"r\">\(inline(c))</td>" : "<td>\(inline(c))</td>"
+            }.joined() + "</tr>\n"
         }
         out += "</tbody></table>\n"
       }

@@ -12,19 +12,29 @@ public struct RunReport {
     self.manifest = manifest
     // Stable order: dense first, then by block shape and rate, then seed.
     self.trials = trials.sorted { a, b in
-      let ka = (a.config.kind == .dense ? 0 : 1, a.config.block ?? BlockShape(rows: 0, cols: 0), a.config.rate ?? 0, a.config.seed)
-      let kb = (b.config.kind == .dense ? 0 : 1, b.config.block ?? BlockShape(rows: 0, cols: 0), b.config.rate ?? 0, b.config.seed)
-      return ka.0 != kb.0 ? ka.0 < kb.0 : ka.1 != kb.1 ? ka.1 < kb.1 : ka.2 != kb.2 ? ka.2 < kb.2 : ka.3 < kb.3
+      let ka = (
+        a.config.kind == .dense ? 0 : 1, a.config.block ?? BlockShape(rows: 0, cols: 0),
+        a.config.rate ?? 0, a.config.seed
+      )
+      let kb = (
+        b.config.kind == .dense ? 0 : 1, b.config.block ?? BlockShape(rows: 0, cols: 0),
+        b.config.rate ?? 0, b.config.seed
+      )
+      return ka.0 != kb.0
+        ? ka.0 < kb.0 : ka.1 != kb.1 ? ka.1 < kb.1 : ka.2 != kb.2 ? ka.2 < kb.2 : ka.3 < kb.3
     }
   }
 
-  public static let objectives = [Objective("accuracy", .higherIsBetter), Objective("latency_s", .lowerIsBetter)]
+  public static let objectives = [
+    Objective("accuracy", .higherIsBetter), Objective("latency_s", .lowerIsBetter),
+  ]
 
   /// IDs of the trials on the Pareto front (ok trials with an accuracy and a latency).
   public var frontIDs: Set<String> {
     let ok = trials.filter { $0.status == .ok && $0.accuracy != nil && $0.latencySeconds != nil }
     let pts = ok.map { [$0.accuracy!, $0.latencySeconds!] }
-    return Set(Pareto.front(pts, directions: Self.objectives.map(\.direction)).map { ok[$0].trialID })
+    return Set(
+      Pareto.front(pts, directions: Self.objectives.map(\.direction)).map { ok[$0].trialID })
   }
 
   /// The dense baseline of the same seed, for speedups and accuracy deltas.
@@ -48,7 +58,8 @@ public struct RunReport {
     doc.paragraph(
       "Run `\(manifest.runID)` of suite `\(manifest.suitePath)`: model `\(suite.model)` on `\(suite.dataset)` "
         + "(\(suite.subset.train) training and \(suite.subset.val) validation images; test accuracy on "
-        + (suite.subset.test.map { "the first \($0)" } ?? "all") + " test images), scheme `\(suite.scheme.rawValue)`, "
+        + (suite.subset.test.map { "the first \($0)" } ?? "all")
+        + " test images), scheme `\(suite.scheme.rawValue)`, "
         + "regularizer `\(suite.regularizer.kind.rawValue)` (lambda \(suite.regularizer.lambda), eps \(suite.regularizer.eps), "
         + "refresh every \(suite.regularizer.refreshSteps) steps, form `\(suite.regularizer.form.rawValue)`), "
         + "phases \(suite.phases.pretrainEpochs)/\(suite.phases.regEpochs)/\(suite.phases.retrainEpochs) epochs "
@@ -96,8 +107,11 @@ public struct RunReport {
       ])
     }
     doc.table(
-      ["front", "trial", "block", "rate", "achieved rate (pruned layers)", "seed", "status", "test acc", "acc after prune", "val acc",
-       "latency", "pruned layers' latency", "speedup vs dense", "weights size", "reason"],
+      [
+        "front", "trial", "block", "rate", "achieved rate (pruned layers)", "seed", "status",
+        "test acc", "acc after prune", "val acc",
+        "latency", "pruned layers' latency", "speedup vs dense", "weights size", "reason",
+      ],
       rows, alignRight: [3, 4, 7, 8, 9, 10, 11, 12, 13])
 
     doc.heading("Per-layer latency")
@@ -110,7 +124,9 @@ public struct RunReport {
       for l in t.layers {
         let d = dense(for: t)?.layers.first { $0.layer == l.layer }
         let sp: String = {
-          guard let a = l.bestMedianSeconds, let b = d?.bestMedianSeconds, a > 0, t.config.kind == .pruned else { return "" }
+          guard let a = l.bestMedianSeconds, let b = d?.bestMedianSeconds, a > 0,
+            t.config.kind == .pruned
+          else { return "" }
           return String(format: "%.2fx", b / a)
         }()
         // Per batch: the fastest verified variant, and how many variants were tried / failed.
@@ -120,16 +136,21 @@ public struct RunReport {
           let ok = vs.filter { $0.outcome == .measured }
           let best = ok.compactMap(\.medianSeconds).min()
           let bad = vs.count - ok.count
-          return "b\(b): \(fmtTime(best)) (best of \(vs.count)" + (bad > 0 ? ", \(bad) not verified" : "") + ")"
+          return "b\(b): \(fmtTime(best)) (best of \(vs.count)"
+            + (bad > 0 ? ", \(bad) not verified" : "") + ")"
         }.joined(separator: "; ")
         layerRows.append([
-          t.config.label, "\(t.config.seed)", l.layer, "\(l.rows)x\(l.cols)", l.format.rawValue, "\(l.kept)",
+          t.config.label, "\(t.config.seed)", l.layer, "\(l.rows)x\(l.cols)", l.format.rawValue,
+          "\(l.kept)",
           fmtTime(l.bestMedianSeconds), sp, variants,
         ])
       }
     }
     doc.table(
-      ["trial", "seed", "layer", "M x K", "format", "kept", "best median", "speedup vs dense layer", "variants by batch"],
+      [
+        "trial", "seed", "layer", "M x K", "format", "kept", "best median",
+        "speedup vs dense layer", "variants by batch",
+      ],
       layerRows, alignRight: [5, 6, 7])
 
     doc.heading("Counters")
@@ -137,7 +158,8 @@ public struct RunReport {
       "Per call of each layer's best variant. `sde MACs` is the runner's own software-defined PAPI counter "
         + "(multiply-adds the kernel executed), read through a PAPI EventSet; it must equal kept × batch. "
         + "Hardware events that could not be read here show why.")
-    let eventNames = Array(Set(trials.flatMap { $0.layers.flatMap { $0.counters.map(\.name) } })).sorted()
+    let eventNames = Array(Set(trials.flatMap { $0.layers.flatMap { $0.counters.map(\.name) } }))
+      .sorted()
     var counterRows: [[String]] = []
     for t in trials {
       for l in t.layers {
@@ -150,7 +172,9 @@ public struct RunReport {
       }
     }
     if !eventNames.isEmpty {
-      doc.table(["trial", "seed", "layer"] + eventNames, counterRows, alignRight: Set(3..<(3 + eventNames.count)))
+      doc.table(
+        ["trial", "seed", "layer"] + eventNames, counterRows,
+        alignRight: Set(3..<(3 + eventNames.count)))
     }
 
     doc.heading("Environment")
@@ -164,7 +188,9 @@ public struct RunReport {
       "PAPI: \(env.papiVersion ?? "not available"); SDE counter works: \(env.sdeWorks ? "yes" : "no")",
     ]
     for e in env.events {
-      envItems.append("event \(e.name): " + (e.available ? "available" : "unavailable — \(e.reason ?? "no reason given")"))
+      envItems.append(
+        "event \(e.name): "
+          + (e.available ? "available" : "unavailable — \(e.reason ?? "no reason given")"))
     }
     doc.bullets(envItems)
     return doc
@@ -173,10 +199,12 @@ public struct RunReport {
   /// One row per trial, for spreadsheets.
   public func csv() -> String {
     let front = frontIDs
-    var out = "trial_id,kind,block,rate,seed,status,accuracy,accuracy_after_prune,val_accuracy,latency_s,size_bytes,pareto\n"
+    var out =
+      "trial_id,kind,block,rate,seed,status,accuracy,accuracy_after_prune,val_accuracy,latency_s,size_bytes,pareto\n"
     for t in trials {
       let fields: [String] = [
-        t.trialID, t.config.kind.rawValue, t.config.block?.description ?? "", t.config.rate.map { "\($0)" } ?? "1",
+        t.trialID, t.config.kind.rawValue, t.config.block?.description ?? "",
+        t.config.rate.map { "\($0)" } ?? "1",
         "\(t.config.seed)", t.status.rawValue, t.accuracy.map { "\($0)" } ?? "",
         t.accuracyAfterPrune.map { "\($0)" } ?? "", t.valAccuracy.map { "\($0)" } ?? "",
         t.latencySeconds.map { "\($0)" } ?? "", t.sizeBytes.map { "\($0)" } ?? "",

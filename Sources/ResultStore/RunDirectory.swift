@@ -22,7 +22,9 @@ public enum AtomicFile {
     try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     let tmp = "\(path).\(getpid()).tmp"
     let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw StoreError.writeFailed(path: path, reason: String(cString: strerror(errno))) }
+    guard fd >= 0 else {
+      throw StoreError.writeFailed(path: path, reason: String(cString: strerror(errno)))
+    }
     var ok = true
     var err: Int32 = 0
     data.withUnsafeBytes { raw in
@@ -90,7 +92,9 @@ public struct RunDirectory: Sendable {
   public func trialPath(_ id: String) -> String { "\(trialsDir)/\(id).json" }
   public func trialLogPath(_ id: String) -> String { "\(logsDir)/\(id).log" }
   public func kernelPath(_ variantID: String) -> String { "\(kernelsDir)/\(variantID).json" }
-  public func checkpointPath(_ trialID: String) -> String { "\(checkpointsDir)/\(trialID).safetensors" }
+  public func checkpointPath(_ trialID: String) -> String {
+    "\(checkpointsDir)/\(trialID).safetensors"
+  }
 
   public func create() throws {
     for d in [path, trialsDir, kernelsDir, checkpointsDir, buildDir, logsDir] {
@@ -108,7 +112,9 @@ public struct RunDirectory: Sendable {
     try read(RunManifest.self, at: manifestPath)
   }
 
-  public func writeManifest(_ m: RunManifest) throws { try AtomicFile.write(json: m, to: manifestPath) }
+  public func writeManifest(_ m: RunManifest) throws {
+    try AtomicFile.write(json: m, to: manifestPath)
+  }
 
   /// The finished record of a trial, or nil when it has not finished (or its file is unreadable,
   /// which the atomic writes make impossible short of outside tampering).
@@ -116,7 +122,9 @@ public struct RunDirectory: Sendable {
     try? read(TrialRecord.self, at: trialPath(id))
   }
 
-  public func writeTrial(_ r: TrialRecord) throws { try AtomicFile.write(json: r, to: trialPath(r.trialID)) }
+  public func writeTrial(_ r: TrialRecord) throws {
+    try AtomicFile.write(json: r, to: trialPath(r.trialID))
+  }
 
   /// Every finished trial record in the run, in file-name order.
   public func trials() -> [TrialRecord] {

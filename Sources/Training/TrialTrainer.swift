@@ -58,7 +58,8 @@ public struct TrialTrainer {
   /// Called with one line of progress (phase, epoch, loss, accuracy).
   public var progress: (String) -> Void
 
-  public init(config: TrialConfig, data: TrialData, progress: @escaping (String) -> Void = { _ in }) {
+  public init(config: TrialConfig, data: TrialData, progress: @escaping (String) -> Void = { _ in })
+  {
     self.config = config
     self.data = data
     self.progress = progress
@@ -91,7 +92,9 @@ public struct TrialTrainer {
     let loss = try runEpochs(
       model, phase: "pretrain", epochs: config.phases.pretrainEpochs,
       learningRate: Float(config.training.learningRate), regularizers: [:])
-    phases.append(evaluatePhase(model, "pretrain", epochs: config.phases.pretrainEpochs, loss: loss, since: start))
+    phases.append(
+      evaluatePhase(
+        model, "pretrain", epochs: config.phases.pretrainEpochs, loss: loss, since: start))
     return finish(model, phases: phases, pruned: [:])
   }
 
@@ -106,7 +109,8 @@ public struct TrialTrainer {
     var partitions: [String: GroupPartition] = [:]
     for (name, layer) in layers where prunedNames.contains(name) {
       let shape = layer.weight.value.shape
-      partitions[name] = GroupPartition(rows: shape[0], cols: shape[1], block: block, scheme: scheme)
+      partitions[name] = GroupPartition(
+        rows: shape[0], cols: shape[1], block: block, scheme: scheme)
     }
     var phases: [PhaseMetrics] = []
 
@@ -119,7 +123,9 @@ public struct TrialTrainer {
         model, phase: "regularize", epochs: config.phases.regEpochs,
         learningRate: Float(config.training.learningRate), regularizers: regs,
         refreshSteps: regSpec.refreshSteps)
-      phases.append(evaluatePhase(model, "regularize", epochs: config.phases.regEpochs, loss: loss, since: start))
+      phases.append(
+        evaluatePhase(
+          model, "regularize", epochs: config.phases.regEpochs, loss: loss, since: start))
     }
 
     // 2. Hard prune: per layer, keep the largest-norm groups up to the rate.
@@ -140,12 +146,16 @@ public struct TrialTrainer {
       let loss = try runEpochs(
         model, phase: "retrain", epochs: config.phases.retrainEpochs,
         learningRate: Float(config.training.retrainLearningRate), regularizers: [:])
-      phases.append(evaluatePhase(model, "retrain", epochs: config.phases.retrainEpochs, loss: loss, since: start))
+      phases.append(
+        evaluatePhase(
+          model, "retrain", epochs: config.phases.retrainEpochs, loss: loss, since: start))
     }
     return finish(model, phases: phases, pruned: results)
   }
 
-  private func finish(_ model: MLP, phases: [PhaseMetrics], pruned: [String: HardPrune.Result]) -> TrainedModel {
+  private func finish(_ model: MLP, phases: [PhaseMetrics], pruned: [String: HardPrune.Result])
+    -> TrainedModel
+  {
     let layers = model.linearLayers.map { name, layer -> TrainedLayer in
       let shape = layer.weight.value.shape
       let total = shape[0] * shape[1]
@@ -163,11 +173,14 @@ public struct TrialTrainer {
       valAccuracy: last.valAccuracy ?? 0)
   }
 
-  private func evaluatePhase(_ model: MLP, _ phase: String, epochs: Int, loss: Double?, since: Date) -> PhaseMetrics {
+  private func evaluatePhase(_ model: MLP, _ phase: String, epochs: Int, loss: Double?, since: Date)
+    -> PhaseMetrics
+  {
     let test = Self.accuracy(model, on: data.test)
     let val = Self.accuracy(model, on: data.validation)
     progress(
-      "\(phase): test accuracy \(String(format: "%.4f", test)), validation \(String(format: "%.4f", val))")
+      "\(phase): test accuracy \(String(format: "%.4f", test)), validation \(String(format: "%.4f", val))"
+    )
     return PhaseMetrics(
       phase: phase, epochs: epochs, testAccuracy: test, valAccuracy: val, trainLoss: loss,
       seconds: Date().timeIntervalSince(since))
@@ -200,17 +213,23 @@ public struct TrialTrainer {
     let params = model.parameters
     let bs = config.training.batchSize
     var order = Array(0..<data.train.count)
-    var rng = SeededRNG(seed: Self.seed(from: config.id, salt: UInt64(phase.utf8.reduce(0) { $0 &* 31 &+ UInt64($1) })))
+    var rng = SeededRNG(
+      seed: Self.seed(
+        from: config.id, salt: UInt64(phase.utf8.reduce(0) { $0 &* 31 &+ UInt64($1) })))
     var step = 0
     var lastLoss = 0.0
-    for name in regs.keys { regs[name]!.refresh(layers.first { $0.name == name }!.layer.weight.value.data) }
+    for name in regs.keys {
+      regs[name]!.refresh(layers.first { $0.name == name }!.layer.weight.value.data)
+    }
     for epoch in 1...epochs {
       rng.shuffle(&order)  // SeededRNG.shuffle: the same order on every Swift version
       var sum = 0.0
       var batches = 0
       for start in stride(from: 0, to: order.count - bs + 1, by: bs) {
         let (x, y) = data.train.batch(order[start..<(start + bs)])
-        for p in params { p.grad.data.withUnsafeMutableBufferPointer { g in g.update(repeating: 0) } }
+        for p in params {
+          p.grad.data.withUnsafeMutableBufferPointer { g in g.update(repeating: 0) }
+        }
         let logits = model.forward(x, training: true)
         let (loss, gradLogits) = softmaxCrossEntropy(logits: logits, labels: y)
         _ = model.backward(gradLogits)
@@ -224,7 +243,9 @@ public struct TrialTrainer {
           total += Double(reg.penalty(layer.weight.value.data))
           reg.addGradient(layer.weight.value.data, to: &layer.weight.grad.data)
         }
-        guard total.isFinite else { throw TrainingFailure.diverged(phase: phase, epoch: epoch, step: step) }
+        guard total.isFinite else {
+          throw TrainingFailure.diverged(phase: phase, epoch: epoch, step: step)
+        }
         sgd.step(params)
         sum += total
         batches += 1

@@ -45,7 +45,9 @@ public enum SHA256 {
     let bitLength = UInt64(message.count) &* 8
     data.append(0x80)
     while data.count % 64 != 56 { data.append(0) }
-    for i in (0..<8).reversed() { data.append(UInt8(truncatingIfNeeded: bitLength >> (UInt64(i) * 8))) }
+    for i in (0..<8).reversed() {
+      data.append(UInt8(truncatingIfNeeded: bitLength >> (UInt64(i) * 8)))
+    }
     var w = [UInt32](repeating: 0, count: 64)
     for chunk in stride(from: 0, to: data.count, by: 64) {
       for t in 0..<16 {

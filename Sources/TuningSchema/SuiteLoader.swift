@@ -22,8 +22,12 @@ public enum Catalog {
   public static let models = ["mlp"]
   public static let datasets = ["fashion-mnist"]
   /// Names reserved by the contract that later versions implement.
-  public static let plannedModels = ["lenet5", "vgg11", "vgg16", "resnet20", "gru", "lstm", "char-gru"]
-  public static let plannedDatasets = ["fashion-mnist-32", "seq-fashion-mnist", "japanese-vowels", "kjv-chars"]
+  public static let plannedModels = [
+    "lenet5", "vgg11", "vgg16", "resnet20", "gru", "lstm", "char-gru",
+  ]
+  public static let plannedDatasets = [
+    "fashion-mnist-32", "seq-fashion-mnist", "japanese-vowels", "kjv-chars",
+  ]
 }
 
 /// Reads a suite YAML file into a `SweepSpec`, rejecting unknown keys, wrong types and values out
@@ -54,7 +58,8 @@ public enum SuiteLoader {
       }
       root = node
     } catch let error as YamlError {
-      throw SuiteError(file: file, line: yamlLine(error), message: "bad YAML: \(yamlProblem(error))")
+      throw SuiteError(
+        file: file, line: yamlLine(error), message: "bad YAML: \(yamlProblem(error))")
     }
     var p = Parser(file: file)
     return try p.suite(root)
@@ -74,7 +79,8 @@ public enum SuiteLoader {
     case .scanner(let c, let problem, _, _), .parser(let c, let problem, _, _),
       .composer(let c, let problem, _, _):
       return [c?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
-    case .duplicatedKeysInMapping(let dups, _): return "duplicated keys \(dups.joined(separator: ", "))"
+    case .duplicatedKeysInMapping(let dups, _):
+      return "duplicated keys \(dups.joined(separator: ", "))"
     default: return "\(e)".split(separator: "\n").first.map(String.init) ?? "unreadable"
     }
   }
@@ -97,7 +103,8 @@ public enum SuiteLoader {
         guard allowed.contains(name) else {
           let prefix = context == "suite" ? "" : "\(context)."
           throw fail(
-            key, "unknown key '\(prefix)\(name)' (allowed: \(allowed.sorted().joined(separator: ", ")))")
+            key,
+            "unknown key '\(prefix)\(name)' (allowed: \(allowed.sorted().joined(separator: ", ")))")
         }
         out[name] = value
       }
@@ -112,7 +119,9 @@ public enum SuiteLoader {
     }
 
     func int(_ node: Node, _ key: String, min: Int) throws -> Int {
-      guard case .scalar = node, let v = node.int else { throw fail(node, "'\(key)' must be an integer") }
+      guard case .scalar = node, let v = node.int else {
+        throw fail(node, "'\(key)' must be an integer")
+      }
       guard v >= min else { throw fail(node, "'\(key)' must be >= \(min), got \(v)") }
       return v
     }
@@ -133,11 +142,15 @@ public enum SuiteLoader {
       return Array(seq)
     }
 
-    func oneOf<T: RawRepresentable & CaseIterable>(_ node: Node, _ key: String, _: T.Type) throws -> T
+    func oneOf<T: RawRepresentable & CaseIterable>(_ node: Node, _ key: String, _: T.Type) throws
+      -> T
     where T.RawValue == String {
       let s = try string(node, key)
       guard let v = T(rawValue: s) else {
-        throw fail(node, "'\(key)' must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), got '\(s)'")
+        throw fail(
+          node,
+          "'\(key)' must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), got '\(s)'"
+        )
       }
       return v
     }
@@ -145,29 +158,42 @@ public enum SuiteLoader {
     mutating func suite(_ root: Node) throws -> SweepSpec {
       let keys = [
         "schema_version", "name", "model", "dataset", "subset", "phases", "training", "scheme",
-        "regularizer", "blocks", "rates", "keep_dense", "latency", "kernels", "seeds", "trial_timeout_s",
+        "regularizer", "blocks", "rates", "keep_dense", "latency", "kernels", "seeds",
+        "trial_timeout_s",
       ]
       let e = try entries(root, "suite", allowed: keys)
-      for required in ["schema_version", "name", "model", "dataset", "blocks", "rates"] where e[required] == nil {
+      for required in ["schema_version", "name", "model", "dataset", "blocks", "rates"]
+      where e[required] == nil {
         throw fail(root, "missing required key '\(required)'")
       }
       let version = try int(e["schema_version"]!, "schema_version", min: 1)
       guard version == SweepSpec.currentSchemaVersion else {
-        throw fail(e["schema_version"], "schema_version \(version) is not supported (this blkrew reads \(SweepSpec.currentSchemaVersion))")
+        throw fail(
+          e["schema_version"],
+          "schema_version \(version) is not supported (this blkrew reads \(SweepSpec.currentSchemaVersion))"
+        )
       }
       let name = try string(e["name"]!, "name")
-      guard name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), !name.hasPrefix(".") else {
+      guard name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }),
+        !name.hasPrefix(".")
+      else {
         throw fail(e["name"], "'name' may contain only letters, digits, '-', '_' and '.'")
       }
       let model = try string(e["model"]!, "model")
       guard Catalog.models.contains(model) else {
-        let planned = Catalog.plannedModels.contains(model) ? " is not implemented yet" : " is unknown"
-        throw fail(e["model"], "model '\(model)'\(planned) (available: \(Catalog.models.joined(separator: ", ")))")
+        let planned =
+          Catalog.plannedModels.contains(model) ? " is not implemented yet" : " is unknown"
+        throw fail(
+          e["model"],
+          "model '\(model)'\(planned) (available: \(Catalog.models.joined(separator: ", ")))")
       }
       let dataset = try string(e["dataset"]!, "dataset")
       guard Catalog.datasets.contains(dataset) else {
-        let planned = Catalog.plannedDatasets.contains(dataset) ? " is not implemented yet" : " is unknown"
-        throw fail(e["dataset"], "dataset '\(dataset)'\(planned) (available: \(Catalog.datasets.joined(separator: ", ")))")
+        let planned =
+          Catalog.plannedDatasets.contains(dataset) ? " is not implemented yet" : " is unknown"
+        throw fail(
+          e["dataset"],
+          "dataset '\(dataset)'\(planned) (available: \(Catalog.datasets.joined(separator: ", ")))")
       }
       var blocks: [BlockShape] = []
       for item in try list(e["blocks"]!, "blocks") {
@@ -192,30 +218,60 @@ public enum SuiteLoader {
         if let v = s["test"] { spec.subset.test = try int(v, "subset.test", min: 1) }
       }
       if let n = e["phases"] {
-        let s = try entries(n, "phases", allowed: ["pretrain_epochs", "reg_epochs", "retrain_epochs"])
-        if let v = s["pretrain_epochs"] { spec.phases.pretrainEpochs = try int(v, "phases.pretrain_epochs", min: 1) }
-        if let v = s["reg_epochs"] { spec.phases.regEpochs = try int(v, "phases.reg_epochs", min: 0) }
-        if let v = s["retrain_epochs"] { spec.phases.retrainEpochs = try int(v, "phases.retrain_epochs", min: 0) }
+        let s = try entries(
+          n, "phases", allowed: ["pretrain_epochs", "reg_epochs", "retrain_epochs"])
+        if let v = s["pretrain_epochs"] {
+          spec.phases.pretrainEpochs = try int(v, "phases.pretrain_epochs", min: 1)
+        }
+        if let v = s["reg_epochs"] {
+          spec.phases.regEpochs = try int(v, "phases.reg_epochs", min: 0)
+        }
+        if let v = s["retrain_epochs"] {
+          spec.phases.retrainEpochs = try int(v, "phases.retrain_epochs", min: 0)
+        }
       }
       if let n = e["training"] {
         let s = try entries(
           n, "training",
-          allowed: ["batch_size", "learning_rate", "retrain_learning_rate", "momentum", "weight_decay"])
-        if let v = s["batch_size"] { spec.training.batchSize = try int(v, "training.batch_size", min: 1) }
-        if let v = s["learning_rate"] { spec.training.learningRate = try double(v, "training.learning_rate", min: 0, inclusive: false) }
-        if let v = s["retrain_learning_rate"] {
-          spec.training.retrainLearningRate = try double(v, "training.retrain_learning_rate", min: 0, inclusive: false)
+          allowed: [
+            "batch_size", "learning_rate", "retrain_learning_rate", "momentum", "weight_decay",
+          ])
+        if let v = s["batch_size"] {
+          spec.training.batchSize = try int(v, "training.batch_size", min: 1)
         }
-        if let v = s["momentum"] { spec.training.momentum = try double(v, "training.momentum", min: 0) }
-        if let v = s["weight_decay"] { spec.training.weightDecay = try double(v, "training.weight_decay", min: 0) }
+        if let v = s["learning_rate"] {
+          spec.training.learningRate = try double(
+            v, "training.learning_rate", min: 0, inclusive: false)
+        }
+        if let v = s["retrain_learning_rate"] {
+          spec.training.retrainLearningRate = try double(
+            v, "training.retrain_learning_rate", min: 0, inclusive: false)
+        }
+        if let v = s["momentum"] {
+          spec.training.momentum = try double(v, "training.momentum", min: 0)
+        }
+        if let v = s["weight_decay"] {
+          spec.training.weightDecay = try double(v, "training.weight_decay", min: 0)
+        }
       }
       if let n = e["regularizer"] {
-        let s = try entries(n, "regularizer", allowed: ["kind", "lambda", "eps", "refresh_steps", "form"])
-        if let v = s["kind"] { spec.regularizer.kind = try oneOf(v, "regularizer.kind", RegularizerSpec.Kind.self) }
-        if let v = s["lambda"] { spec.regularizer.lambda = try double(v, "regularizer.lambda", min: 0) }
-        if let v = s["eps"] { spec.regularizer.eps = try double(v, "regularizer.eps", min: 0, inclusive: false) }
-        if let v = s["refresh_steps"] { spec.regularizer.refreshSteps = try int(v, "regularizer.refresh_steps", min: 1) }
-        if let v = s["form"] { spec.regularizer.form = try oneOf(v, "regularizer.form", RegularizerSpec.Form.self) }
+        let s = try entries(
+          n, "regularizer", allowed: ["kind", "lambda", "eps", "refresh_steps", "form"])
+        if let v = s["kind"] {
+          spec.regularizer.kind = try oneOf(v, "regularizer.kind", RegularizerSpec.Kind.self)
+        }
+        if let v = s["lambda"] {
+          spec.regularizer.lambda = try double(v, "regularizer.lambda", min: 0)
+        }
+        if let v = s["eps"] {
+          spec.regularizer.eps = try double(v, "regularizer.eps", min: 0, inclusive: false)
+        }
+        if let v = s["refresh_steps"] {
+          spec.regularizer.refreshSteps = try int(v, "regularizer.refresh_steps", min: 1)
+        }
+        if let v = s["form"] {
+          spec.regularizer.form = try oneOf(v, "regularizer.form", RegularizerSpec.Form.self)
+        }
       }
       if let n = e["keep_dense"] {
         guard case .sequence(let seq) = n else { throw fail(n, "'keep_dense' must be a list") }
@@ -227,11 +283,17 @@ public enum SuiteLoader {
         if let v = s["batch_n"] { spec.latency.batchN = try int(v, "latency.batch_n", min: 0) }
         if let v = s["threads"] {
           spec.latency.threads = try int(v, "latency.threads", min: 1)
-          guard spec.latency.threads == 1 else { throw fail(v, "'latency.threads' > 1 is not implemented yet") }
+          guard spec.latency.threads == 1 else {
+            throw fail(v, "'latency.threads' > 1 is not implemented yet")
+          }
         }
       }
       if let n = e["kernels"] {
-        let s = try entries(n, "kernels", allowed: ["compiler", "flags", "events", "min_repeats", "max_repeats", "warmup", "budget_s"])
+        let s = try entries(
+          n, "kernels",
+          allowed: [
+            "compiler", "flags", "events", "min_repeats", "max_repeats", "warmup", "budget_s",
+          ])
         if let v = s["compiler"] {
           spec.kernels.compiler = try string(v, "kernels.compiler")
           guard ["gcc", "clang", "cc"].contains(spec.kernels.compiler) else {
@@ -249,21 +311,36 @@ public enum SuiteLoader {
           }
         }
         if let v = s["events"] {
-          guard case .sequence(let seq) = v else { throw fail(v, "'kernels.events' must be a list") }
+          guard case .sequence(let seq) = v else {
+            throw fail(v, "'kernels.events' must be a list")
+          }
           spec.kernels.events = try seq.map { try string($0, "kernels.events") }
         }
-        if let v = s["min_repeats"] { spec.kernels.minRepeats = try int(v, "kernels.min_repeats", min: 1) }
-        if let v = s["max_repeats"] { spec.kernels.maxRepeats = try int(v, "kernels.max_repeats", min: 1) }
+        if let v = s["min_repeats"] {
+          spec.kernels.minRepeats = try int(v, "kernels.min_repeats", min: 1)
+        }
+        if let v = s["max_repeats"] {
+          spec.kernels.maxRepeats = try int(v, "kernels.max_repeats", min: 1)
+        }
         if let v = s["warmup"] { spec.kernels.warmup = try int(v, "kernels.warmup", min: 0) }
-        if let v = s["budget_s"] { spec.kernels.budgetSeconds = try double(v, "kernels.budget_s", min: 0) }
+        if let v = s["budget_s"] {
+          spec.kernels.budgetSeconds = try double(v, "kernels.budget_s", min: 0)
+        }
         guard spec.kernels.maxRepeats >= spec.kernels.minRepeats else {
           throw fail(n, "'kernels.max_repeats' must be >= 'kernels.min_repeats'")
         }
       }
-      if let n = e["seeds"] { spec.seeds = try list(n, "seeds").map { try int($0, "seeds", min: 0) } }
-      if let n = e["trial_timeout_s"] { spec.trialTimeoutSeconds = try double(n, "trial_timeout_s", min: 1) }
+      if let n = e["seeds"] {
+        spec.seeds = try list(n, "seeds").map { try int($0, "seeds", min: 0) }
+      }
+      if let n = e["trial_timeout_s"] {
+        spec.trialTimeoutSeconds = try double(n, "trial_timeout_s", min: 1)
+      }
       guard spec.subset.train >= spec.training.batchSize else {
-        throw fail(e["subset"] ?? root, "'subset.train' (\(spec.subset.train)) must be at least 'training.batch_size' (\(spec.training.batchSize))")
+        throw fail(
+          e["subset"] ?? root,
+          "'subset.train' (\(spec.subset.train)) must be at least 'training.batch_size' (\(spec.training.batchSize))"
+        )
       }
       return spec
     }

@@ -136,7 +136,9 @@ public struct LatencySpec: Codable, Hashable, Sendable {
 public struct KernelSpec: Codable, Hashable, Sendable {
   public var compiler: String = "gcc"
   public var flags: [String] = ["-O3", "-march=native"]
-  public var events: [String] = ["PAPI_TOT_CYC", "PAPI_TOT_INS", "PAPI_L1_DCM", "PAPI_L2_DCM", "PAPI_BR_MSP"]
+  public var events: [String] = [
+    "PAPI_TOT_CYC", "PAPI_TOT_INS", "PAPI_L1_DCM", "PAPI_L2_DCM", "PAPI_BR_MSP",
+  ]
   public var minRepeats: Int = 10
   public var maxRepeats: Int = 50
   public var warmup: Int = 3

@@ -123,7 +123,8 @@ public struct KeptCount: Codable, Hashable, Sendable {
   /// The target kept count: the largest whole-group count not above total / rate.
   public var target: Int
   public var pruned: Bool
-  public init(layer: String, rows: Int, cols: Int, total: Int, kept: Int, target: Int, pruned: Bool) {
+  public init(layer: String, rows: Int, cols: Int, total: Int, kept: Int, target: Int, pruned: Bool)
+  {
     self.layer = layer
     self.rows = rows
     self.cols = cols

@@ -58,20 +58,25 @@ struct Sweep: ParsableCommand {
           print(String(decoding: data, as: UTF8.self))
         }
         print(summary.runDirectory)
-        if summary.ok == 0 { throw DriverError.failed("no trial succeeded; see \(summary.runDirectory)/logs") }
+        if summary.ok == 0 {
+          throw DriverError.failed("no trial succeeded; see \(summary.runDirectory)/logs")
+        }
       }
     }
   }
 
   struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show done / failed / pending trials of a run.")
+    static let configuration = CommandConfiguration(
+      abstract: "Show done / failed / pending trials of a run.")
     @Argument(help: "A run directory (results/<suite>/<run>).") var runDir: String
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
       try guarded {
         let run = RunDirectory(path: runDir)
-        guard FileManager.default.fileExists(atPath: runDir) else { throw DriverError.noInput(runDir) }
+        guard FileManager.default.fileExists(atPath: runDir) else {
+          throw DriverError.noInput(runDir)
+        }
         let manifest: RunManifest
         do { manifest = try run.readManifest() } catch { throw DriverError.badData("\(error)") }
         let planned = SweepRunner.plan(manifest.suite)
@@ -85,11 +90,14 @@ struct Sweep: ParsableCommand {
             let trials: Int
             let status: [String: Int]
           }
-          let data = try RecordCoding.encoder().encode(StatusJSON(run: runDir, trials: planned.count, status: counts))
+          let data = try RecordCoding.encoder().encode(
+            StatusJSON(run: runDir, trials: planned.count, status: counts))
           print(String(decoding: data, as: UTF8.self))
         } else {
           print("\(manifest.suite.name) \(manifest.runID): \(planned.count) trials")
-          for (k, v) in counts.sorted(by: { $0.key < $1.key }) where v > 0 || k == "pending" { print("  \(k): \(v)") }
+          for (k, v) in counts.sorted(by: { $0.key < $1.key }) where v > 0 || k == "pending" {
+            print("  \(k): \(v)")
+          }
         }
       }
     }
@@ -97,10 +105,12 @@ struct Sweep: ParsableCommand {
 }
 
 struct Suite: ParsableCommand {
-  static let configuration = CommandConfiguration(abstract: "Work with suite files.", subcommands: [Validate.self])
+  static let configuration = CommandConfiguration(
+    abstract: "Work with suite files.", subcommands: [Validate.self])
 
   struct Validate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Check suite files; one error line per invalid file.")
+    static let configuration = CommandConfiguration(
+      abstract: "Check suite files; one error line per invalid file.")
     @Argument(help: "Suite files.") var suites: [String]
 
     func run() throws {
@@ -121,11 +131,16 @@ struct Suite: ParsableCommand {
 
 struct Report: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Write the report of a run (Pareto front, trials, per-layer latency, counters, environment).",
-    discussion: "Prints the paths written; the last line is the Markdown report when md is among the formats.")
+    abstract:
+      "Write the report of a run (Pareto front, trials, per-layer latency, counters, environment).",
+    discussion:
+      "Prints the paths written; the last line is the Markdown report when md is among the formats."
+  )
 
   @Argument(help: "Run directories (results/<suite>/<run>).") var runDirs: [String]
-  @Option(name: .customLong("format"), parsing: .upToNextOption, help: "md, html, csv, json (default: html md).")
+  @Option(
+    name: .customLong("format"), parsing: .upToNextOption,
+    help: "md, html, csv, json (default: html md).")
   var formats: [String] = ["html", "md"]
   @Option(help: "Output directory (default: reports/<suite>/<run>).") var out: String?
 
@@ -140,9 +155,12 @@ struct Report: ParsableCommand {
     try guarded {
       for dir in runDirs {
         let paths = try ReportWriter.write(
-          runPath: dir, formats: formats.compactMap(ReportWriter.Format.init(rawValue:)), outDir: out)
+          runPath: dir, formats: formats.compactMap(ReportWriter.Format.init(rawValue:)),
+          outDir: out)
         // The Markdown report prints last, so `| tail -n 1` gives its path.
-        for p in paths.filter({ !$0.hasSuffix(".md") }) + paths.filter({ $0.hasSuffix(".md") }) { print(p) }
+        for p in paths.filter({ !$0.hasSuffix(".md") }) + paths.filter({ $0.hasSuffix(".md") }) {
+          print(p)
+        }
       }
     }
   }

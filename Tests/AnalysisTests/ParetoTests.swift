@@ -13,7 +13,9 @@ import Testing
   }
 
   @Test func frontOfKnownSet() {
-    let pts: [[Double]] = [[0.90, 5], [0.88, 2], [0.85, 1], [0.87, 3], [0.80, 4], [.nan, 0.1]]
+    let pts: [[Double]] = [
+      [0.90, 5], [0.88, 2], [0.85, 1], [0.87, 3], [0.80, 4], [.nan, 0.1],
+    ]
     #expect(Pareto.front(pts, directions: dirs) == [0, 1, 2])
   }
 
@@ -22,7 +24,9 @@ import Testing
   @Test func frontProperties() {
     var g = SystemRandomNumberGenerator()
     for _ in 0..<50 {
-      let pts = (0..<30).map { _ in [Double.random(in: 0...1, using: &g), Double.random(in: 0...1, using: &g)] }
+      let pts = (0..<30).map { _ in
+        [Double.random(in: 0...1, using: &g), Double.random(in: 0...1, using: &g)]
+      }
       let f = Pareto.front(pts, directions: dirs)
       #expect(!f.isEmpty)
       for i in f {

@@ -1,7 +1,6 @@
 import ChildProcesses
 import Foundation
 import Testing
-
 import TuningSchema
 
 /// The `blkrew` executable built beside this test bundle (or `$BLKREW_BIN`).
@@ -12,12 +11,14 @@ func blkrewBinary() -> String {
     let p = candidate.appendingPathComponent("blkrew").path
     if FileManager.default.isExecutableFile(atPath: p) { return p }
   }
-  let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+  let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
   return root.appendingPathComponent(".build/debug/blkrew").path
 }
 
 func temporaryDirectory(_ tag: String) -> String {
-  let path = NSTemporaryDirectory() + "blkrew-e2e-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+  let path =
+    NSTemporaryDirectory() + "blkrew-e2e-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
   try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
   return path
 }
@@ -56,7 +57,9 @@ let tinySuite = """
     let runDir = first.stdoutText.split(separator: "\n").last.map(String.init) ?? ""
     #expect(runDir.hasPrefix("res/tiny/"))
     let trialsDir = "\(dir)/\(runDir)/trials"
-    let files = try FileManager.default.contentsOfDirectory(atPath: trialsDir).filter { $0.hasSuffix(".json") }.sorted()
+    let files = try FileManager.default.contentsOfDirectory(atPath: trialsDir).filter {
+      $0.hasSuffix(".json")
+    }.sorted()
     #expect(files.count == 3)  // dense + 8x16 at rates 2 and 4
     var before: [String: Data] = [:]
     for f in files {
@@ -70,7 +73,8 @@ let tinySuite = """
       for l in r.layers {
         #expect(l.variants.allSatisfy { $0.outcome == .measured }, "\(l.layer): \(l.variants)")
         let sde = l.counters.first { $0.name == "sde MACs" }
-        #expect(sde?.value == Int64(l.kept), "SDE MACs per call at batch 1 must equal the kept weights")
+        #expect(
+          sde?.value == Int64(l.kept), "SDE MACs per call at batch 1 must equal the kept weights")
       }
       if r.config.kind == .pruned {
         let pruned = r.kept.filter(\.pruned)
@@ -80,7 +84,8 @@ let tinySuite = """
       }
     }
     let manifest = try RecordCoding.decoder().decode(
-      RunManifest.self, from: try #require(FileManager.default.contents(atPath: "\(dir)/\(runDir)/run.json")))
+      RunManifest.self,
+      from: try #require(FileManager.default.contents(atPath: "\(dir)/\(runDir)/run.json")))
     #expect(manifest.environment.sdeWorks)
     #expect(!manifest.environment.events.isEmpty)
     for e in manifest.environment.events where !e.available { #expect(e.reason?.isEmpty == false) }
@@ -91,7 +96,9 @@ let tinySuite = """
     #expect(second.stdoutText.split(separator: "\n").last.map(String.init) == runDir)
     #expect(second.stderrText.components(separatedBy: "already done (ok), skipped").count - 1 == 3)
     #expect(!second.stderrText.contains("running"))
-    for f in files { #expect(FileManager.default.contents(atPath: "\(trialsDir)/\(f)") == before[f]) }
+    for f in files {
+      #expect(FileManager.default.contents(atPath: "\(trialsDir)/\(f)") == before[f])
+    }
 
     // The report.
     let report = try blkrew(["report", runDir, "--format", "md", "html", "csv", "json"], cwd: dir)
@@ -109,11 +116,26 @@ let tinySuite = """
   /// Malformed suites: one error line naming the problem, exit 64 (66 for a missing file), and
   /// nothing written under results/.
   @Test(arguments: [
-    ("schema_version: 1\nname: x\nmodel: mlp\ndataset: fashion-mnist\nblocks: [8x16\nrates: [2]\n", "bad YAML", Int32(64)),
-    ("schema_version: 1\nname: x\nmodel: mlp\ndataset: fashion-mnist\nblocks: [8x16]\nrates: [2]\nfoo: 1\n", "unknown key 'foo'", 64),
-    ("schema_version: 1\nname: x\nmodel: mlp\ndataset: fashion-mnist\nblocks: [0x16]\nrates: [2]\n", "block shape '0x16'", 64),
-    ("schema_version: 1\nname: x\nmodel: mlp\ndataset: fashion-mnist\nblocks: [8x16]\nrates: [0.5]\n", "'rates' must be >= 1", 64),
-    ("schema_version: 1\nname: x\nmodel: mlp\nblocks: [8x16]\nrates: [2]\n", "missing required key 'dataset'", 64),
+    (
+      "schema_version: 1\nname: x\nmodel: mlp\ndataset: fashion-mnist\nblocks: [8x16\nrates: [2]\n",
+      "bad YAML", Int32(64)
+    ),
+    (
+      "schema_version: 1\nname: x\nmodel: mlp\ndataset: fashion-mnist\nblocks: [8x16]\nrates: [2]\nfoo: 1\n",
+      "unknown key 'foo'", 64
+    ),
+    (
+      "schema_version: 1\nname: x\nmodel: mlp\ndataset: fashion-mnist\nblocks: [0x16]\nrates: [2]\n",
+      "block shape '0x16'", 64
+    ),
+    (
+      "schema_version: 1\nname: x\nmodel: mlp\ndataset: fashion-mnist\nblocks: [8x16]\nrates: [0.5]\n",
+      "'rates' must be >= 1", 64
+    ),
+    (
+      "schema_version: 1\nname: x\nmodel: mlp\nblocks: [8x16]\nrates: [2]\n",
+      "missing required key 'dataset'", 64
+    ),
   ])
   func malformedSuite(text: String, expected: String, code: Int32) throws {
     let dir = temporaryDirectory("bad")
@@ -142,7 +164,8 @@ let tinySuite = """
 
   /// Every committed suite validates (include fragments `*.inc.yaml` excepted).
   @Test func committedSuitesValidate() throws {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+      .deletingLastPathComponent().deletingLastPathComponent().path
     let enumerator = FileManager.default.enumerator(atPath: "\(root)/suites")
     var suites: [String] = []
     while let f = enumerator?.nextObject() as? String {

@@ -1,7 +1,7 @@
 import Testing
+import TuningSchema
 
 @testable import Pruning
-import TuningSchema
 
 /// A small deterministic generator for test data.
 struct LCG {
@@ -14,10 +14,13 @@ struct LCG {
 }
 
 @Suite struct GroupPartitionTests {
-  @Test(arguments: [(16, 32, 8, 16), (13, 37, 8, 16), (5, 7, 8, 16), (300, 784, 16, 32), (10, 100, 8, 16)])
+  @Test(arguments: [
+    (16, 32, 8, 16), (13, 37, 8, 16), (5, 7, 8, 16), (300, 784, 16, 32), (10, 100, 8, 16),
+  ])
   func groupsCoverTheMatrixOnce(m: Int, k: Int, br: Int, bc: Int) {
     for scheme in PruningScheme.allCases {
-      let p = GroupPartition(rows: m, cols: k, block: BlockShape(rows: br, cols: bc), scheme: scheme)
+      let p = GroupPartition(
+        rows: m, cols: k, block: BlockShape(rows: br, cols: bc), scheme: scheme)
       var seen = [Int](repeating: 0, count: m * k)
       for g in p.groups { for r in g.rows { for c in g.cols { seen[r * k + c] += 1 } } }
       #expect(seen.allSatisfy { $0 == 1 })
@@ -25,7 +28,9 @@ struct LCG {
         // A group never crosses a block boundary.
         #expect(g.rows.lowerBound / br == (g.rows.upperBound - 1) / br)
         #expect(g.cols.lowerBound / bc == (g.cols.upperBound - 1) / bc)
-        if scheme == .blockColumn { #expect(g.cols.count == 1 && g.rows.count == min(br, m - g.rows.lowerBound)) }
+        if scheme == .blockColumn {
+          #expect(g.cols.count == 1 && g.rows.count == min(br, m - g.rows.lowerBound))
+        }
         if scheme == .blockRow { #expect(g.rows.count == 1) }
       }
     }
@@ -35,7 +40,10 @@ struct LCG {
 @Suite struct HardPruneTests {
   /// Every block keeps whole columns (block-column), the kept count meets the target, and the
   /// kept groups are the largest-norm ones.
-  @Test(arguments: [(16, 32, 8, 16, 4.0), (13, 37, 8, 16, 2.0), (13, 37, 4, 4, 8.0), (300, 784, 16, 32, 8.0), (100, 300, 8, 16, 3.0)])
+  @Test(arguments: [
+    (16, 32, 8, 16, 4.0), (13, 37, 8, 16, 2.0), (13, 37, 4, 4, 8.0), (300, 784, 16, 32, 8.0),
+    (100, 300, 8, 16, 3.0),
+  ])
   func maskInvariants(m: Int, k: Int, br: Int, bc: Int, rate: Double) {
     var rng = LCG(state: UInt64(m * 1000 + k))
     let w = rng.array(m * k)
@@ -70,14 +78,16 @@ struct LCG {
   @Test func rateOneKeepsEverything() {
     var rng = LCG(state: 3)
     let w = rng.array(12 * 20)
-    let p = GroupPartition(rows: 12, cols: 20, block: BlockShape(rows: 8, cols: 16), scheme: .blockColumn)
+    let p = GroupPartition(
+      rows: 12, cols: 20, block: BlockShape(rows: 8, cols: 16), scheme: .blockColumn)
     let r = HardPrune.prune(w, partition: p, rate: 1)
     #expect(r.kept == 240 && r.mask.allSatisfy { $0 == 1 })
   }
 
   @Test func knapsackTarget() {
     // 10 x 3 with 8x1 blocks: column groups of 8 rows (3 of them) and of 2 rows (3 of them).
-    let p = GroupPartition(rows: 10, cols: 3, block: BlockShape(rows: 8, cols: 1), scheme: .blockColumn)
+    let p = GroupPartition(
+      rows: 10, cols: 3, block: BlockShape(rows: 8, cols: 1), scheme: .blockColumn)
     // Budget floor(30 / 2.5) = 12: best = 8 + 2 + 2 = 12.
     #expect(HardPrune.bestAchievableCount(partition: p, rate: 2.5) == 12)
     // Budget 7: only 2-row groups fit: 6.
@@ -98,13 +108,15 @@ struct LCG {
   /// The penalty against a direct computation, and its gradient against central differences
   /// (in Double, around Float weights; alphas held fixed as between refreshes).
   @Test(arguments: [
-    (RegularizerSpec.Kind.reweighted, RegularizerSpec.Form.norm), (.reweighted, .squared), (.groupLasso, .norm),
+    (RegularizerSpec.Kind.reweighted, RegularizerSpec.Form.norm), (.reweighted, .squared),
+    (.groupLasso, .norm),
   ])
   func valueAndGradient(kind: RegularizerSpec.Kind, form: RegularizerSpec.Form) {
     let (m, k) = (6, 10)
     var rng = LCG(state: 11)
     let w = rng.array(m * k)
-    let p = GroupPartition(rows: m, cols: k, block: BlockShape(rows: 4, cols: 4), scheme: .blockColumn)
+    let p = GroupPartition(
+      rows: m, cols: k, block: BlockShape(rows: 4, cols: 4), scheme: .blockColumn)
     var reg = GroupRegularizer(partition: p, spec: spec(kind, form))
     reg.refresh(w)
     // Direct value.
@@ -129,14 +141,16 @@ struct LCG {
       wp[i] += h
       wm[i] -= h
       let fd = (Double(reg.penalty(wp)) - Double(reg.penalty(wm))) / Double(2 * h)
-      #expect(abs(fd - Double(grad[i])) < 2e-3 * max(1, abs(fd)), "weight \(i): fd \(fd) vs \(grad[i])")
+      #expect(
+        abs(fd - Double(grad[i])) < 2e-3 * max(1, abs(fd)), "weight \(i): fd \(fd) vs \(grad[i])")
     }
   }
 
   /// alpha_g = 1/(||W_g|| + eps) after a refresh and constant until the next one.
   @Test func refreshRule() {
     var w: [Float] = [3, 0, 4, 0]  // 2 x 2, 2x1 blocks: column groups (3,4)->5 and (0,0)->0
-    let p = GroupPartition(rows: 2, cols: 2, block: BlockShape(rows: 2, cols: 1), scheme: .blockColumn)
+    let p = GroupPartition(
+      rows: 2, cols: 2, block: BlockShape(rows: 2, cols: 1), scheme: .blockColumn)
     var reg = GroupRegularizer(partition: p, spec: spec(.reweighted, .norm))
     #expect(reg.alphas == [1, 1])
     reg.refresh(w)

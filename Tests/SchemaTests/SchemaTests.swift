@@ -6,8 +6,11 @@ import Testing
 @Suite struct ContentHashTests {
   /// FIPS 180-4 test vectors.
   @Test func sha256KnownVectors() {
-    #expect(SHA256.hex(of: []) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-    #expect(SHA256.hex(of: Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    #expect(
+      SHA256.hex(of: []) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    #expect(
+      SHA256.hex(of: Array("abc".utf8))
+        == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     #expect(
       SHA256.hex(of: Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
         == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
@@ -17,8 +20,14 @@ import Testing
   }
 
   @Test func idsIgnoreKeyOrderAndSeeContent() {
-    struct A: Codable { var x = 1; var y = "b" }
-    struct B: Codable { var y = "b"; var x = 1 }
+    struct A: Codable {
+      var x = 1
+      var y = "b"
+    }
+    struct B: Codable {
+      var y = "b"
+      var x = 1
+    }
     #expect(ContentHash.id(of: A()) == ContentHash.id(of: B()))
     #expect(ContentHash.id(of: A()) != ContentHash.id(of: A(x: 2)))
     #expect(ContentHash.id(of: A()).count == 16)
@@ -75,7 +84,8 @@ import Testing
     #expect(badRate?.message.contains("'rates' must be >= 1") == true)
     let noDataset = error(good.replacingOccurrences(of: "dataset: fashion-mnist\n", with: ""))
     #expect(noDataset?.message == "missing required key 'dataset'")
-    let unknownDataset = error(good.replacingOccurrences(of: "dataset: fashion-mnist", with: "dataset: cifar10"))
+    let unknownDataset = error(
+      good.replacingOccurrences(of: "dataset: fashion-mnist", with: "dataset: cifar10"))
     #expect(unknownDataset?.message.contains("dataset 'cifar10' is unknown") == true)
     let yaml = error("name: [unclosed\n")
     #expect(yaml?.message.hasPrefix("bad YAML") == true)
@@ -87,13 +97,17 @@ import Testing
   @Test func blockShapeParsing() {
     #expect(BlockShape(parsing: "8x16") == BlockShape(rows: 8, cols: 16))
     #expect(BlockShape(parsing: "1x1") != nil)
-    for bad in ["0x4", "4x0", "x4", "4x", "-1x4", "4x4x4", "abc", ""] { #expect(BlockShape(parsing: bad) == nil) }
+    for bad in ["0x4", "4x0", "x4", "4x", "-1x4", "4x4x4", "abc", ""] {
+      #expect(BlockShape(parsing: bad) == nil)
+    }
   }
 
   @Test func runIDIsTheSuiteContentHash() throws {
     let a = try SuiteLoader.parse(good, file: "a.yaml")
-    let b = try SuiteLoader.parse(good.replacingOccurrences(of: "rates: [2, 4, 8]", with: "rates: [2.0, 4, 8]"), file: "b.yaml")
-    let c = try SuiteLoader.parse(good.replacingOccurrences(of: "rates: [2, 4, 8]", with: "rates: [2, 4]"), file: "c.yaml")
+    let b = try SuiteLoader.parse(
+      good.replacingOccurrences(of: "rates: [2, 4, 8]", with: "rates: [2.0, 4, 8]"), file: "b.yaml")
+    let c = try SuiteLoader.parse(
+      good.replacingOccurrences(of: "rates: [2, 4, 8]", with: "rates: [2, 4]"), file: "c.yaml")
     #expect(a.contentID == b.contentID)
     #expect(a.contentID != c.contentID)
   }
