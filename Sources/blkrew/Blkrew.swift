@@ -15,7 +15,7 @@ struct Blkrew: ParsableCommand {
       69 a required tool, library or dataset package is missing.
       """,
     version: BlkrewVersion.string,
-    subcommands: [Sweep.self, Suite.self, Report.self, TrialChild.self])
+    subcommands: [Sweep.self, Suite.self, Report.self, Doctor.self, TrialChild.self])
 }
 
 /// Runs `body`, turning a `DriverError` into one line on stderr and its exit code.
@@ -177,6 +177,24 @@ struct TrialChild: ParsableCommand {
     try guarded {
       _ = ChildProcessHooks.dieWithParent()
       try TrialExecutor(run: RunDirectory(path: runDir), trialID: trialID).execute()
+    }
+  }
+}
+
+struct Doctor: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract:
+      "Say what this machine can measure (counters, SDE, perf events, valgrind, cross toolchains, qemu, Slurm)."
+  )
+  @Flag(help: "Print JSON.") var json = false
+
+  func run() throws {
+    let report = Driver.Doctor.run()
+    if json {
+      let data = try RecordCoding.encoder().encode(report)
+      print(String(decoding: data, as: UTF8.self))
+    } else {
+      print(report.text(), terminator: "")
     }
   }
 }
