@@ -1,3 +1,4 @@
+import CMachineProbe
 import ChildProcesses
 import Foundation
 import KernelBuild
@@ -47,7 +48,7 @@ public enum EnvironmentProbe {
       .stdoutText.split(separator: "\n").first.map(String.init) ?? kernels.compiler
 
     let probe = probeRunner(kernels: kernels, buildDirectory: buildDirectory)
-    return EnvironmentInfo(
+    var info = EnvironmentInfo(
       hostname: str(uts.nodename), cpuModel: field("model name") ?? str(uts.machine),
       cpuFlags: vectorFlags.filter { flags.contains($0) },
       cores: ProcessInfo.processInfo.activeProcessorCount,
@@ -58,6 +59,48 @@ public enum EnvironmentProbe {
       openblasCoreTypeEnv: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
       papiVersion: probe?.papiVersion, events: probe?.events ?? [],
       sdeWorks: probe?.sdeWorks ?? false)
+    info.cpuMHzReported = field("cpu MHz").flatMap(Double.init)
+    let ghz = blk_estimate_ghz(200_000_000)
+    info.measuredGHz = ghz > 0 ? (ghz * 100).rounded() / 100 : nil
+    info.compilers = ["gcc", "clang"].compactMap { cc in
+      guard ChildProcess.which(cc) != nil, let r = try? ChildProcess.run(cc, ["--version"], timeout: 10), r.succeeded
+      else { return nil }
+      return r.stdoutText.split(separator: "\n").first.map(String.init)
+    }
+    info.papiComponents = papiComponents()
+    return info
+  }
+
+  /// The component lines of `papi_component_avail` (papi-tools): active components with their
+  /// counts, and compiled-in ones that are disabled with PAPI's reason. (It reports `sde` disabled
+  /// because that tool does not load libsde; the runner's own SDE check is `sde_works`.)
+  static func papiComponents() -> [String]? {
+    guard ChildProcess.which("papi_component_avail") != nil,
+      let r = try? ChildProcess.run("papi_component_avail", [], timeout: 20), r.succeeded
+    else { return nil }
+    var out: [String] = []
+    var section = ""
+    var last: String?
+    for raw in r.stdoutText.split(separator: "\n") {
+      let line = raw.trimmingCharacters(in: .whitespaces)
+      if line.hasSuffix("components:") {
+        section = line.hasPrefix("Active") ? "active" : "compiled-in"
+        continue
+      }
+      if line.hasPrefix("Name:") {
+        let rest = line.dropFirst(5).trimmingCharacters(in: .whitespaces)
+        let name = rest.split(separator: " ").first.map(String.init) ?? rest
+        last = name
+        if section == "active" { out.append("\(name): active") }
+      } else if line.hasPrefix("\\-> Disabled:"), let name = last, section == "compiled-in" {
+        out.append("\(name): disabled (\(line.dropFirst(13).trimmingCharacters(in: .whitespaces)))")
+      } else if section == "active", line.hasPrefix("Native:"), let name = last,
+        let i = out.lastIndex(of: "\(name): active")
+      {
+        out[i] = "\(name): active, \(line)"
+      }
+    }
+    return out
   }
 
   /// Builds the runner with a small dense kernel and asks it what PAPI can read here.

@@ -19,6 +19,14 @@ public struct EnvironmentInfo: Codable, Sendable {
   /// Each requested event with whether it could be read here and, if not, PAPI's reason.
   public var events: [CounterReading]
   public var sdeWorks: Bool
+  /// The clock /proc/cpuinfo reports (nominal in most VMs), MHz.
+  public var cpuMHzReported: Double? = nil
+  /// The clock estimated from a timed chain of dependent adds, GHz (evidence, not calibration).
+  public var measuredGHz: Double? = nil
+  /// `--version` first lines of the C compilers found (gcc, clang).
+  public var compilers: [String]? = nil
+  /// PAPI components as `papi_component_avail` lists them (active or disabled with why).
+  public var papiComponents: [String]? = nil
   public init(
     hostname: String, cpuModel: String, cpuFlags: [String], cores: Int, memoryBytes: UInt64,
     kernel: String, virtualization: String, governor: String?, compiler: String,
@@ -52,6 +60,10 @@ public struct EnvironmentInfo: Codable, Sendable {
     case openblasCoreTypeEnv = "openblas_coretype_env"
     case papiVersion = "papi_version"
     case sdeWorks = "sde_works"
+    case cpuMHzReported = "cpu_mhz_reported"
+    case measuredGHz = "measured_ghz"
+    case compilers
+    case papiComponents = "papi_components"
   }
 }
 
