@@ -13,3 +13,25 @@ int blk_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
   return ENOSYS;
 #endif
 }
+
+#include <signal.h>
+#include <string.h>
+
+static volatile sig_atomic_t blk_interrupts = 0;
+
+static void blk_count_interrupt(int sig) {
+  (void)sig;
+  blk_interrupts = blk_interrupts + 1;
+}
+
+void blk_install_interrupt_counter(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = blk_count_interrupt;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+int blk_interrupt_count(void) { return (int)blk_interrupts; }

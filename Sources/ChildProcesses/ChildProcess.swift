@@ -174,3 +174,10 @@ public enum ChildProcess {
     return "\(dir)/blkrew-child-\(getpid())-\(UUID().uuidString.prefix(8))-\(tag)"
   }
 }
+
+/// Ctrl-C and SIGTERM as a counter that long-running loops poll (drain on the first, stop on the
+/// second). Handlers only count, so they are safe on any thread.
+public enum Interrupts {
+  public static func install() { blk_install_interrupt_counter() }
+  public static var count: Int { Int(blk_interrupt_count()) }
+}

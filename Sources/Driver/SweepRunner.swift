@@ -11,6 +11,8 @@ public struct SweepRunner {
   public var suitePath: String
   public var resultsDir: String
   public var fresh: Bool
+  /// Trials run at once (each in its own child process).
+  public var workers: Int = 1
   /// Writes a progress line to stderr.
   public var progress: (String) -> Void = {
     FileHandle.standardError.write(Data(("blkrew: " + $0 + "\n").utf8))
@@ -42,8 +44,10 @@ public struct SweepRunner {
     public var failed: Int
     public var skipped: Int
     public var seconds: Double
+    /// True when Ctrl-C (or SIGTERM) ended the sweep before every trial ran.
+    public var interrupted = false
     enum CodingKeys: String, CodingKey {
-      case trials, ok, failed, skipped, seconds
+      case trials, ok, failed, skipped, seconds, interrupted
       case runDirectory = "run_directory"
     }
   }
@@ -54,8 +58,7 @@ public struct SweepRunner {
     try DataLoading.checkAvailable(suite.dataset)
     guard ChildProcess.which(suite.kernels.compiler) != nil else {
       throw DriverError.unavailable(
-        "compiler \(suite.kernels.compiler) not found (run: apt-get install -y --no-install-recommends gcc)"
-      )
+        "compiler \(suite.kernels.compiler) not found (run: apt-get install -y --no-install-recommends gcc)")
     }
     let run = RunDirectory.locate(resultsDir: resultsDir, suite: suite, fresh: fresh)
     do { try run.create() } catch { throw DriverError.failed("\(error)") }
@@ -65,58 +68,20 @@ public struct SweepRunner {
       let manifest = RunManifest(
         runID: (run.path as NSString).lastPathComponent, suite: suite, suitePath: suitePath,
         blkrewVersion: BlkrewVersion.string, gitCommit: Self.gitCommit(),
-        createdAt: ISO8601DateFormatter().string(from: Date()),
-        environment: env)
+        createdAt: ISO8601DateFormatter().string(from: Date()), environment: env)
       do { try run.writeManifest(manifest) } catch { throw DriverError.failed("\(error)") }
     } else {
       progress("resuming run \(run.path)")
     }
-
-    let trials = Self.plan(suite)
-    var summary = Summary(
-      runDirectory: run.path, trials: trials.count, ok: 0, failed: 0, skipped: 0, seconds: 0)
-    let selfExe = Self.executablePath()
-    for (i, config) in trials.enumerated() {
-      let tag = "[\(i + 1)/\(trials.count)] \(config.label) seed \(config.seed)"
-      if let done = run.trial(config.id) {
-        summary.skipped += 1
-        if done.status == .ok { summary.ok += 1 } else { summary.failed += 1 }
-        progress("\(tag): already done (\(done.status.rawValue)), skipped")
-        continue
-      }
-      progress("\(tag): running (log: \(run.trialLogPath(config.id)))")
-      let child = try? ChildProcess.run(
-        selfExe, ["_trial", run.path, config.id], timeout: suite.trialTimeoutSeconds,
-        stdoutPath: "\(run.logsDir)/\(config.id).out", stderrPath: run.trialLogPath(config.id))
-      var record = run.trial(config.id)
-      if record == nil {
-        // The child ended without writing its record: crash, timeout, or it could not start.
-        var r = TrialRecord(trialID: config.id, config: config, status: .crashed)
-        if let child {
-          r.status = child.timedOut ? .timedOut : (child.signal != nil ? .crashed : .failed)
-          let lastLine = child.stderrText.split(separator: "\n").last.map(String.init) ?? ""
-          r.reason = child.summary + (lastLine.isEmpty ? "" : ": \(lastLine)")
-          r.seconds = child.seconds
-        } else {
-          r.status = .failed
-          r.reason = "could not start \(selfExe)"
-        }
-        r.finishedAt = ISO8601DateFormatter().string(from: Date())
-        do { try run.writeTrial(r) } catch { throw DriverError.failed("\(error)") }
-        record = r
-      }
-      guard let record else { continue }
-      if record.status == .ok { summary.ok += 1 } else { summary.failed += 1 }
-      let acc = record.accuracy.map { String(format: "accuracy %.4f", $0) } ?? ""
-      let lat = record.latencySeconds.map { String(format: ", latency %.2f µs", $0 * 1e6) } ?? ""
-      progress(
-        "\(tag): \(record.status.rawValue) \(acc)\(lat) (\(String(format: "%.1f", record.seconds)) s)"
-          + (record.reason.map { " — \($0)" } ?? ""))
-    }
+    var pool = WorkerPool(
+      run: run, suite: suite, trials: Self.plan(suite), workers: max(1, workers), executable: Self.executablePath(),
+      progress: progress)
+    var summary = try pool.runAll()
     summary.seconds = Date().timeIntervalSince(start)
     progress(
-      "done: \(summary.ok) ok, \(summary.failed) not ok, \(summary.skipped) already done, \(String(format: "%.0f", summary.seconds)) s"
-    )
+      "done: \(summary.ok) ok, \(summary.failed) not ok, \(summary.skipped) already done"
+        + (summary.interrupted ? ", interrupted (rerun the same command to resume)" : "")
+        + ", \(String(format: "%.0f", summary.seconds)) s")
     return summary
   }
 
@@ -153,7 +118,12 @@ public enum ReportWriter {
     }
     let manifest: RunManifest
     do { manifest = try run.readManifest() } catch { throw DriverError.badData("\(error)") }
-    let report = RunReport(manifest: manifest, trials: run.trials())
+    let trials = run.trials()
+    var samples: [String: [Double]] = [:]
+    for id in Set(trials.flatMap { $0.layers.compactMap(\.bestVariantID) }) {
+      if let r = run.kernelResult(id) { samples[id] = r.samplesSeconds }
+    }
+    let report = RunReport(manifest: manifest, trials: trials, samples: samples)
     let out = outDir ?? defaultOutput(for: runPath)
     var written: [String] = []
     for f in formats {

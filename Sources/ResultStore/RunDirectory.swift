@@ -91,6 +91,7 @@ public struct RunDirectory: Sendable {
 
   public func trialPath(_ id: String) -> String { "\(trialsDir)/\(id).json" }
   public func trialLogPath(_ id: String) -> String { "\(logsDir)/\(id).log" }
+  public func claimPath(_ id: String) -> String { "\(trialsDir)/\(id).claim" }
   public func kernelPath(_ variantID: String) -> String { "\(kernelsDir)/\(variantID).json" }
   public func checkpointPath(_ trialID: String) -> String {
     "\(checkpointsDir)/\(trialID).safetensors"

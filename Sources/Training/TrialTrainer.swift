@@ -57,6 +57,9 @@ public struct TrialTrainer {
   public var data: TrialData
   /// Called with one line of progress (phase, epoch, loss, accuracy).
   public var progress: (String) -> Void
+  /// Called between epochs: the Driver briefly gives up its compute slot here so that a waiting
+  /// kernel measurement of another worker can run on a quiet machine.
+  public var epochBoundary: () -> Void = {}
 
   public init(config: TrialConfig, data: TrialData, progress: @escaping (String) -> Void = { _ in })
   {
@@ -253,6 +256,7 @@ public struct TrialTrainer {
       }
       lastLoss = sum / Double(max(batches, 1))
       progress("\(phase) epoch \(epoch)/\(epochs): loss \(String(format: "%.4f", lastLoss))")
+      epochBoundary()
     }
     return lastLoss
   }

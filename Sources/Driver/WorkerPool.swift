@@ -1,0 +1,187 @@
+import ChildProcesses
+import Foundation
+import ResultStore
+import TuningSchema
+
+/// Runs the trials of one run with up to `workers` child processes at a time.
+///
+/// - A trial is started only once its claim (`trials/<id>.claim`, an exclusive flock) is taken, so
+///   two sweeps on the same run directory never run the same trial; a trial claimed by another
+///   live process is waited for.
+/// - A pruned trial waits for the dense baseline of its seed (it starts from its checkpoint).
+/// - SIGINT / SIGTERM are counted (`Interrupts`) and polled: the first drains (no new trials; running ones finish
+///   and are written), the second kills the running children at once; killed trials are not
+///   recorded, so a rerun starts them again. A child that crashes or passes its time limit is
+///   recorded as crashed / timed_out and the sweep goes on.
+struct WorkerPool {
+  let run: RunDirectory
+  let suite: SweepSpec
+  let trials: [TrialConfig]
+  let workers: Int
+  let executable: String
+  let progress: (String) -> Void
+
+  private struct Running {
+    var config: TrialConfig
+    var index: Int
+    var pid: pid_t
+    var claim: TrialClaim
+    var started: Double
+    var killedForTimeout = false
+  }
+
+  mutating func runAll() throws -> SweepRunner.Summary {
+    var summary = SweepRunner.Summary(
+      runDirectory: run.path, trials: trials.count, ok: 0, failed: 0, skipped: 0, seconds: 0)
+    var pending: [Int] = []
+    for (i, t) in trials.enumerated() {
+      if let done = run.trial(t.id) {
+        summary.skipped += 1
+        if done.status == .ok { summary.ok += 1 } else { summary.failed += 1 }
+        progress("\(tag(i)): already done (\(done.status.rawValue)), skipped")
+      } else {
+        pending.append(i)
+      }
+    }
+    Interrupts.install()
+    let interruptsBefore = Interrupts.count
+
+    var running: [Running] = []
+    var interrupts = 0
+    var waitingNoted = Set<Int>()
+    var lastHeartbeat = ChildProcess.monotonicSeconds()
+    while true {
+      // Signals: drain on the first, stop on the second.
+      while Interrupts.count - interruptsBefore > interrupts {
+        interrupts += 1
+        if interrupts == 1 {
+          progress("interrupted: finishing \(running.count) running trial(s); press Ctrl-C again to stop now")
+        } else {
+          progress("stopping now: killing \(running.count) running trial(s); they will run again on resume")
+          for r in running {
+            kill(-r.pid, SIGKILL)
+            kill(r.pid, SIGKILL)
+            var st: Int32 = 0
+            waitpid(r.pid, &st, 0)
+            r.claim.release()
+          }
+          summary.interrupted = true
+          return summary
+        }
+      }
+      // Reap finished children.
+      var still: [Running] = []
+      for var r in running {
+        var status: Int32 = 0
+        let w = waitpid(r.pid, &status, WNOHANG)
+        if w == r.pid {
+          let record = finish(r, status: status)
+          r.claim.release()
+          if record.status == .ok { summary.ok += 1 } else { summary.failed += 1 }
+          continue
+        }
+        let elapsed = ChildProcess.monotonicSeconds() - r.started
+        if elapsed > suite.trialTimeoutSeconds && !r.killedForTimeout {
+          r.killedForTimeout = true
+          kill(-r.pid, SIGKILL)
+          kill(r.pid, SIGKILL)
+        }
+        still.append(r)
+      }
+      running = still
+      if ChildProcess.monotonicSeconds() - lastHeartbeat > 30 {
+        for r in running { r.claim.heartbeat() }
+        lastHeartbeat = ChildProcess.monotonicSeconds()
+      }
+      // Start what is ready.
+      if interrupts == 0 {
+        var remaining: [Int] = []
+        for i in pending {
+          let t = trials[i]
+          if run.trial(t.id) != nil {  // finished by another process meanwhile
+            if run.trial(t.id)?.status == .ok { summary.ok += 1 } else { summary.failed += 1 }
+            progress("\(tag(i)): finished by another worker")
+            continue
+          }
+          guard running.count < workers, isReady(t) else {
+            remaining.append(i)
+            continue
+          }
+          guard let claim = TrialClaim.acquire(t.id, in: run, info: ["executor": "local"]) else {
+            if waitingNoted.insert(i).inserted { progress("\(tag(i)): claimed by another live process; waiting") }
+            remaining.append(i)
+            continue
+          }
+          do {
+            let pid = try ChildProcess.spawn(
+              executable, ["_trial", run.path, t.id], stdoutPath: "\(run.logsDir)/\(t.id).out",
+              stderrPath: run.trialLogPath(t.id))
+            running.append(
+              Running(config: t, index: i, pid: pid, claim: claim, started: ChildProcess.monotonicSeconds()))
+            progress("\(tag(i)): running (log: \(run.trialLogPath(t.id)))")
+          } catch {
+            var r = TrialRecord(trialID: t.id, config: t, status: .failed)
+            r.reason = "\(error)"
+            r.finishedAt = ISO8601DateFormatter().string(from: Date())
+            try? run.writeTrial(r)
+            claim.release()
+            summary.failed += 1
+          }
+        }
+        pending = remaining
+      }
+      if running.isEmpty && (pending.isEmpty || interrupts > 0) { break }
+      usleep(20_000)
+    }
+    summary.interrupted = interrupts > 0 && !pending.isEmpty
+    return summary
+  }
+
+  private func tag(_ i: Int) -> String {
+    "[\(i + 1)/\(trials.count)] \(trials[i].label) seed \(trials[i].seed)"
+  }
+
+  /// A dense trial is always ready; a pruned one once its dense baseline has a record.
+  private func isReady(_ t: TrialConfig) -> Bool {
+    t.kind == .dense || run.trial(t.denseBaseline.id) != nil
+  }
+
+  /// Records how a child ended when it did not write its own record (crash, timeout), and prints
+  /// the outcome.
+  private func finish(_ r: Running, status: Int32) -> TrialRecord {
+    let seconds = ChildProcess.monotonicSeconds() - r.started
+    if let record = run.trial(r.config.id) {
+      report(r, record)
+      return record
+    }
+    let exited = (status & 0x7f) == 0
+    let log = (try? String(contentsOfFile: run.trialLogPath(r.config.id), encoding: .utf8)) ?? ""
+    let lastLine = log.split(separator: "\n").last.map(String.init) ?? ""
+    var rec = TrialRecord(trialID: r.config.id, config: r.config, status: .crashed)
+    if r.killedForTimeout {
+      rec.status = .timedOut
+      rec.reason = "killed after the trial time limit of \(suite.trialTimeoutSeconds) s"
+    } else if !exited {
+      let sig = status & 0x7f
+      rec.status = .crashed
+      rec.reason = "killed by signal \(sig) (\(String(cString: strsignal(sig))))"
+    } else {
+      rec.status = .failed
+      rec.reason = "exit code \((status >> 8) & 0xff)"
+    }
+    if !lastLine.isEmpty { rec.reason! += ": \(lastLine)" }
+    rec.seconds = seconds
+    rec.finishedAt = ISO8601DateFormatter().string(from: Date())
+    try? run.writeTrial(rec)
+    report(r, rec)
+    return rec
+  }
+
+  private func report(_ r: Running, _ record: TrialRecord) {
+    let acc = record.accuracy.map { String(format: "accuracy %.4f", $0) } ?? ""
+    let lat = record.latencySeconds.map { String(format: ", latency %.2f µs", $0 * 1e6) } ?? ""
+    progress(
+      "\(tag(r.index)): \(record.status.rawValue) \(acc)\(lat) (\(String(format: "%.1f", record.seconds)) s)"
+        + (record.reason.map { " — \($0)" } ?? ""))
+  }
+}
