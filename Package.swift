@@ -18,6 +18,7 @@ let package = Package(
     .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
     .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
     .target(name: "CProcessShims"),
+    .target(name: "CMachineProbe"),
     // L1: records that cross stages or touch disk; child-process spawning.
     .target(name: "TuningSchema", dependencies: [.product(name: "Yams", package: "Yams")]),
     .target(name: "ChildProcesses", dependencies: ["CProcessShims"]),
@@ -37,7 +38,7 @@ let package = Package(
     .target(name: "KernelRun", dependencies: ["TuningSchema", "ChildProcesses"]),
     .target(name: "ResultStore", dependencies: ["TuningSchema"]),
     .target(name: "Search", dependencies: ["TuningSchema"]),
-    .target(name: "Analysis", dependencies: ["TuningSchema"]),
+    .target(name: "Analysis"),
     .target(name: "Reporting", dependencies: ["Analysis", "TuningSchema"]),
     // L4: the sweep loop; the only target that knows the order of the stages.
     .target(
@@ -45,13 +46,20 @@ let package = Package(
       dependencies: [
         "TuningSchema", "ChildProcesses", "Training", "Pruning", "KernelCodegen", "KernelBuild",
         "KernelRun", "ResultStore", "Search", "Analysis", "Reporting", "Datasets", "NeuralNets",
-        "Tensors",
+        "Tensors", "CMachineProbe",
+      ]),
+    // L4: benchmarks of `make bench` (they compose stages like the Driver and use its probe).
+    .target(
+      name: "Benchmarks",
+      dependencies: [
+        "Driver", "TuningSchema", "ChildProcesses", "KernelCodegen", "KernelBuild", "KernelRun", "ResultStore",
+        "Analysis",
       ]),
     // L5: the command line.
     .executableTarget(
       name: "blkrew",
       dependencies: [
-        "Driver", "TuningSchema",
+        "Driver", "Benchmarks", "TuningSchema", "ResultStore",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     // Tests.
@@ -60,7 +68,8 @@ let package = Package(
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tensors"]),
     .testTarget(
       name: "KernelTests",
-      dependencies: ["KernelCodegen", "KernelBuild", "KernelRun", "TuningSchema", "ChildProcesses"]),
+      dependencies: ["KernelCodegen", "KernelBuild", "KernelRun", "TuningSchema", "ChildProcesses"],
+      exclude: ["Fixtures"]),
     .testTarget(name: "SchemaTests", dependencies: ["TuningSchema"]),
     .testTarget(name: "PruningTests", dependencies: ["Pruning", "Tensors", "TuningSchema"]),
     .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "TuningSchema"]),

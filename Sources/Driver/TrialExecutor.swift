@@ -1,3 +1,4 @@
+import Analysis
 import ChildProcesses
 import Datasets
 import Foundation
@@ -63,7 +64,15 @@ public struct TrialExecutor {
     log(
       "data: \(data.train.count) train, \(data.validation.count) validation, \(data.test.count) test images"
     )
-    let trainer = TrialTrainer(config: config, data: data, progress: log)
+    // Training holds the machine-wide measurement lock shared, letting go between epochs.
+    let lock = MeasurementLock()
+    var compute: MeasurementLock.Hold? = lock.acquire(exclusive: false)
+    defer { compute?.release() }
+    var trainer = TrialTrainer(config: config, data: data, progress: log)
+    trainer.epochBoundary = {
+      compute?.release()
+      compute = lock.acquire(exclusive: false)
+    }
     let trained: TrainedModel
     switch config.kind {
     case .dense:
@@ -93,6 +102,8 @@ public struct TrialExecutor {
     record.accuracy = trained.testAccuracy
     record.valAccuracy = trained.valAccuracy
     record.status = .ok
+    compute?.release()
+    compute = nil
 
     // Kernels: every layer, pruned ones in the block-sparse format, the others dense.
     var latency = 0.0
@@ -157,6 +168,7 @@ public struct TrialExecutor {
     let workloadFile = URL(fileURLWithPath: "\(run.buildDir)/\(workload.id).workload")
     var summaries: [LayerLatency.VariantSummary] = []
     var best: RunResult?
+    var measuredAtLatencyBatch: [RunResult] = []
     for batch in batches {
       let variants = KernelGenerator.variants(
         for: workload, batch: batch, target: "host", compiler: suite.kernels.compiler,
@@ -181,6 +193,7 @@ public struct TrialExecutor {
             variantID: variant.id, knobs: variant.knobs, outcome: result.outcome,
             medianSeconds: result.medianSeconds,
             maxAbsErr: result.maxAbsErr, tolerance: result.tolerance))
+        if batch == suite.latency.batch, result.outcome == .measured { measuredAtLatencyBatch.append(result) }
         if batch == suite.latency.batch, result.outcome == .measured, let m = result.medianSeconds,
           m < (best?.medianSeconds ?? .infinity)
         {
@@ -201,12 +214,23 @@ public struct TrialExecutor {
             reason: s.works ? nil : "SDE read \(s.read), expected \(s.expected)")
         ]
       } ?? [])
-    return LayerLatency(
+    var result = LayerLatency(
       layer: layer.name, workloadID: workload.id, format: workload.format, rows: layer.rows,
       cols: layer.cols,
       kept: layer.kept.kept, variants: summaries, bestVariantID: best?.variantID,
       bestMedianSeconds: best?.medianSeconds,
       counters: perCall)
+    if let best, !best.samplesSeconds.isEmpty {
+      let ci = Statistics.bootstrapMedianCI(best.samplesSeconds, seed: 1)
+      result.bestCILow = ci.low
+      result.bestCIHigh = ci.high
+      // The best is only "the" best against variants the test can tell apart from it.
+      result.tiedVariantIDs = measuredAtLatencyBatch.filter { other in
+        other.variantID != best.variantID && !other.samplesSeconds.isEmpty
+          && Comparison.compare(best.samplesSeconds, other.samplesSeconds).verdict == .indistinguishable
+      }.map(\.variantID)
+    }
+    return result
   }
 
   private func measure(
@@ -214,7 +238,8 @@ public struct TrialExecutor {
     layer: TrainedLayer,
     mask: [UInt8]
   ) -> RunResult {
-    let built = builder.build(KernelGenerator.generate(variant))
+    let lock = MeasurementLock()
+    let built = lock.with(exclusive: false) { builder.build(KernelGenerator.generate(variant)) }
     guard built.ok, let binary = built.binaryPath else {
       return RunResult.failed(variant, .buildFailed, message: String(built.log.suffix(2000)))
     }

@@ -7,9 +7,13 @@ import TuningSchema
 public struct RunReport {
   public var manifest: RunManifest
   public var trials: [TrialRecord]
+  /// Raw timing samples of kernel variants by variant ID (from `kernels/`), for confidence
+  /// intervals and significance tests; statistics are computed here, when read.
+  public var samples: [String: [Double]]
 
-  public init(manifest: RunManifest, trials: [TrialRecord]) {
+  public init(manifest: RunManifest, trials: [TrialRecord], samples: [String: [Double]] = [:]) {
     self.manifest = manifest
+    self.samples = samples
     // Stable order: dense first, then by block shape and rate, then seed.
     self.trials = trials.sorted { a, b in
       let ka = (
@@ -40,6 +44,16 @@ public struct RunReport {
   /// The dense baseline of the same seed, for speedups and accuracy deltas.
   func dense(for t: TrialRecord) -> TrialRecord? {
     trials.first { $0.config.kind == .dense && $0.config.seed == t.config.seed && $0.status == .ok }
+  }
+
+  /// A conservative interval for the model latency: the sums of the layers' lower and upper
+  /// bootstrap bounds.
+  func latencyCI(_ t: TrialRecord) -> String {
+    guard t.latencySeconds != nil, !t.layers.isEmpty else { return "" }
+    let lows = t.layers.compactMap(\.bestCILow)
+    let highs = t.layers.compactMap(\.bestCIHigh)
+    guard lows.count == t.layers.count, highs.count == t.layers.count else { return "" }
+    return fmtCI(lows.reduce(0, +), highs.reduce(0, +))
   }
 
   /// The summed best medians of the block-sparse layers (nil for the dense baseline).
@@ -100,6 +114,7 @@ public struct RunReport {
         fmtPct(t.accuracyAfterPrune),
         fmtPct(t.valAccuracy),
         fmtTime(t.latencySeconds),
+        latencyCI(t),
         fmtTime(prunedLatency(t)),
         speedup,
         t.sizeBytes.map { fmtBytes($0) } ?? "",
@@ -110,15 +125,18 @@ public struct RunReport {
       [
         "front", "trial", "block", "rate", "achieved rate (pruned layers)", "seed", "status",
         "test acc", "acc after prune", "val acc",
-        "latency", "pruned layers' latency", "speedup vs dense", "weights size", "reason",
+        "latency", "latency 95% CI", "pruned layers' latency", "speedup vs dense", "weights size", "reason",
       ],
-      rows, alignRight: [3, 4, 7, 8, 9, 10, 11, 12, 13])
+      rows, alignRight: [3, 4, 7, 8, 9, 10, 11, 12, 13, 14])
 
     doc.heading("Per-layer latency")
     doc.paragraph(
       "Median seconds per call of each layer's best verified variant at batch \(suite.latency.batch); "
         + "the last column gives the best of each batch measured (every variant is in the trial file). "
-        + "`kept` is the number of weights the kernel multiplies.")
+        + "`kept` is the number of weights the kernel multiplies. The confidence interval is a "
+        + "percentile bootstrap of the median over the raw samples. A speedup is stated only when a "
+        + "two-sided Mann–Whitney test (alpha 0.01) separates the two kernels' samples and the medians "
+        + "differ by at least 1%; otherwise it reads `≈1x (n.s.)`.")
     var layerRows: [[String]] = []
     for t in trials where !t.layers.isEmpty {
       for l in t.layers {
@@ -142,16 +160,16 @@ public struct RunReport {
         layerRows.append([
           t.config.label, "\(t.config.seed)", l.layer, "\(l.rows)x\(l.cols)", l.format.rawValue,
           "\(l.kept)",
-          fmtTime(l.bestMedianSeconds), sp, variants,
+          fmtTime(l.bestMedianSeconds), fmtCI(l.bestCILow, l.bestCIHigh), sp, variants,
         ])
       }
     }
     doc.table(
       [
-        "trial", "seed", "layer", "M x K", "format", "kept", "best median",
+        "trial", "seed", "layer", "M x K", "format", "kept", "best median", "95% CI",
         "speedup vs dense layer", "variants by batch",
       ],
-      layerRows, alignRight: [5, 6, 7])
+      layerRows, alignRight: [5, 6, 7, 8])
 
     doc.heading("Counters")
     doc.paragraph(
@@ -182,11 +200,15 @@ public struct RunReport {
       "CPU: \(env.cpuModel), \(env.cores) cores, \(fmtBytes(Int(env.memoryBytes))) memory, \(env.virtualization)",
       "CPU flags (vector): \(env.cpuFlags.joined(separator: " "))",
       "Kernel: \(env.kernel); governor: \(env.governor ?? "not exposed")",
+      "Clock: /proc reports " + (env.cpuMHzReported.map { String(format: "%.0f MHz", $0) } ?? "nothing")
+        + "; a timed chain of dependent adds runs at " + (env.measuredGHz.map { String(format: "%.2f GHz", $0) } ?? "not measured"),
+      "C compilers: " + (env.compilers ?? [env.compiler]).joined(separator: "; "),
       "Compiler: \(env.compiler); flags: `\(env.compilerFlags.joined(separator: " "))`",
       "BLAS (training): \(env.blas), core type \(env.blasCoreType)"
         + (env.openblasCoreTypeEnv.map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""),
       "PAPI: \(env.papiVersion ?? "not available"); SDE counter works: \(env.sdeWorks ? "yes" : "no")",
     ]
+    for c in env.papiComponents ?? [] { envItems.append("PAPI component \(c)") }
     for e in env.events {
       envItems.append(
         "event \(e.name): "
@@ -214,6 +236,25 @@ public struct RunReport {
     }
     return out
   }
+}
+
+extension RunReport {
+  /// `dense / pruned` as a speedup, stated only when the comparison test separates the samples.
+  func speedup(dense: String?, denseMedian: Double, pruned: String?, prunedMedian: Double) -> String {
+    let ratio = String(format: "%.2fx", denseMedian / prunedMedian)
+    guard let dense, let pruned, let a = samples[pruned], let b = samples[dense], !a.isEmpty, !b.isEmpty
+    else { return ratio + " (untested)" }
+    if dense == pruned { return "1.00x (same kernel)" }
+    switch Comparison.compare(a, b).verdict {
+    case .faster, .slower: return ratio
+    case .indistinguishable: return "≈1x (n.s.; \(ratio))"
+    }
+  }
+}
+
+func fmtCI(_ low: Double?, _ high: Double?) -> String {
+  guard let low, let high else { return "" }
+  return "\(fmtTime(low)) – \(fmtTime(high))"
 }
 
 func fmtPct(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "" }

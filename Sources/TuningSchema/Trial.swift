@@ -176,6 +176,11 @@ public struct LayerLatency: Codable, Hashable, Sendable {
   public var bestMedianSeconds: Double?
   /// Counters of the best variant (per call), as the runner reported them.
   public var counters: [CounterReading]
+  /// 95% bootstrap confidence interval of the best variant's median (seconds).
+  public var bestCILow: Double? = nil
+  public var bestCIHigh: Double? = nil
+  /// Other variants at the latency batch that the comparison test cannot tell from the best.
+  public var tiedVariantIDs: [String]? = nil
   public init(
     layer: String, workloadID: String, format: KernelFormat, rows: Int, cols: Int, kept: Int,
     variants: [VariantSummary], bestVariantID: String?, bestMedianSeconds: Double?,
@@ -197,6 +202,9 @@ public struct LayerLatency: Codable, Hashable, Sendable {
     case workloadID = "workload_id"
     case bestVariantID = "best_variant_id"
     case bestMedianSeconds = "best_median_s"
+    case bestCILow = "best_ci_low_s"
+    case bestCIHigh = "best_ci_high_s"
+    case tiedVariantIDs = "tied_variant_ids"
   }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Benchmarks
 import Driver
 import Foundation
 import ResultStore
@@ -15,7 +16,7 @@ struct Blkrew: ParsableCommand {
       69 a required tool, library or dataset package is missing.
       """,
     version: BlkrewVersion.string,
-    subcommands: [Sweep.self, Suite.self, Report.self, Doctor.self, TrialChild.self])
+    subcommands: [Sweep.self, Suite.self, Report.self, Doctor.self, Bench.self, TrialChild.self])
 }
 
 /// Runs `body`, turning a `DriverError` into one line on stderr and its exit code.
@@ -40,8 +41,14 @@ struct Sweep: ParsableCommand {
     @Argument(help: "The suite file (suites/*.yaml).") var suite: String
     @Option(help: "Where runs are stored.") var results: String = "results"
     @Flag(help: "Start a new run instead of resuming the suite's run.") var fresh = false
+    @Option(help: "Trials run at once, each in its own process (default: the number of cores).")
+    var workers: Int = ProcessInfo.processInfo.activeProcessorCount
     @Flag(help: "List the trials and exit; nothing is written.") var dryRun = false
     @Flag(help: "Print a JSON summary on stdout before the run directory.") var json = false
+
+    func validate() throws {
+      guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+    }
 
     func run() throws {
       try guarded {
@@ -52,7 +59,9 @@ struct Sweep: ParsableCommand {
           FileHandle.standardError.write(Data("blkrew: \(trials.count) trials (dry run)\n".utf8))
           return
         }
-        let summary = try SweepRunner(suitePath: suite, resultsDir: results, fresh: fresh).run()
+        var runner = SweepRunner(suitePath: suite, resultsDir: results, fresh: fresh)
+        runner.workers = workers
+        let summary = try runner.run()
         if json {
           let data = try RecordCoding.encoder().encode(summary)
           print(String(decoding: data, as: UTF8.self))
@@ -195,6 +204,22 @@ struct Doctor: ParsableCommand {
       print(String(decoding: data, as: UTF8.self))
     } else {
       print(report.text(), terminator: "")
+    }
+  }
+}
+
+struct Bench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Run benchmarks and write one JSON per benchmark (figures with units and directions).",
+    discussion: "`make bench` runs them all; `make bench-quick` runs each once on its smallest input.")
+  @Argument(help: "Benchmarks to run (default: all).") var names: [String] = []
+  @Flag(help: "Each benchmark once on its smallest input.") var quick = false
+  @Option(help: "Output directory (default: results/bench, or results/bench/quick with --quick).") var out: String?
+
+  func run() throws {
+    try guarded {
+      let dir = out ?? (quick ? "results/bench/quick" : "results/bench")
+      for p in try BenchSuite.run(names: names, quick: quick, outDirectory: dir) { print(p) }
     }
   }
 }

@@ -1,0 +1,99 @@
+import Analysis
+import ChildProcesses
+import Foundation
+import KernelBuild
+import KernelCodegen
+import KernelRun
+import TuningSchema
+
+/// The A/A test (issue "Measurements people can trust"): one kernel, built once, measured `runs`
+/// times in separate runner processes with the default measurement settings. It reports how much
+/// the medians vary between processes (coefficient of variation; goal <= 2% on a quiet machine) and
+/// how often the comparison test calls two measurements of the identical kernel different (goal
+/// <= 5% of all pairs).
+public struct AABenchmark: Benchmark {
+  public let name = "aa"
+  public init() {}
+
+  public func run(context: BenchContext) throws -> BenchRecord {
+    let start = Date()
+    let (rows, cols, runs) = context.quick ? (64, 128, 3) : (300, 784, 20)
+    let block = (rows: 8, cols: 16)
+    // A block-column mask keeping one column segment in four, chosen with a fixed seed.
+    var rng = SplitMix(seed: 7)
+    var mask = [UInt8](repeating: 0, count: rows * cols)
+    var weights = [Float](repeating: 0, count: rows * cols)
+    for r0 in stride(from: 0, to: rows, by: block.rows) {
+      for c in 0..<cols where rng.next() % 4 == 0 {
+        for r in r0..<min(r0 + block.rows, rows) { mask[r * cols + c] = 1 }
+      }
+    }
+    for i in weights.indices where mask[i] != 0 { weights[i] = Float(Int(rng.next() % 2001) - 1000) / 1000 }
+    let workload = Workload(
+      rows: rows, cols: cols, format: .blockColumn, blockRows: block.rows, blockCols: block.cols, mask: mask)
+    guard
+      let variant = KernelGenerator.variants(
+        for: workload, batch: 1, target: "host", compiler: "gcc", flags: LocalBuilder.defaultFlags(for: "host")
+      ).first
+    else { throw BenchError.failed("no kernel variant for the A/A workload") }
+    let built = LocalBuilder(workDirectory: URL(fileURLWithPath: context.workDirectory)).build(KernelGenerator.generate(variant))
+    guard built.ok, let binary = built.binaryPath else { throw BenchError.failed("A/A kernel did not build: \(built.log)") }
+    let workloadFile = URL(fileURLWithPath: "\(context.workDirectory)/aa.workload")
+    try WorkloadFile.write(rows: rows, cols: cols, weights: weights, mask: mask, to: workloadFile)
+
+    let settings = RunSettings()
+    let runner = LocalRunner(settings: settings)
+    var results: [RunResult] = []
+    for i in 0..<runs {
+      let r = runner.run(binaryPath: binary, workloadFile: workloadFile, variant: variant, timeout: 120)
+      guard r.outcome == .measured, let m = r.medianSeconds else {
+        throw BenchError.failed("A/A run \(i + 1): \(r.outcome.rawValue) \(r.message ?? "")")
+      }
+      context.progress("aa: run \(i + 1)/\(runs): median \(String(format: "%.3f", m * 1e6)) µs, \(r.samplesSeconds.count) samples")
+      results.append(r)
+    }
+    let medians = results.compactMap(\.medianSeconds)
+    let summary = SampleSummary(medians)
+    var different = 0
+    var pairs = 0
+    for i in results.indices {
+      for j in results.indices where j > i {
+        pairs += 1
+        if Comparison.compare(results[i].samplesSeconds, results[j].samplesSeconds).verdict != .indistinguishable {
+          different += 1
+        }
+      }
+    }
+    let fp = pairs > 0 ? Double(different) / Double(pairs) : nil
+    let figures = [
+      BenchFigure(
+        name: "cv_of_medians", value: summary?.cv, unit: "fraction", direction: .lowerIsBetter, goal: 0.02,
+        note: "stddev / mean of the medians of \(runs) runner processes measuring the same kernel"),
+      BenchFigure(
+        name: "false_difference_rate", value: fp, unit: "fraction of pairs", direction: .lowerIsBetter, goal: 0.05,
+        note: "\(different) of \(pairs) pairs of identical-kernel measurements called different by Comparison.compare"),
+      BenchFigure(name: "median_of_medians", value: summary?.median, unit: "s", direction: .lowerIsBetter),
+      BenchFigure(name: "samples_per_run", value: Double(results.map(\.samplesSeconds.count).reduce(0, +)) / Double(max(runs, 1)), unit: "samples", direction: .lowerIsBetter),
+    ]
+    return context.record(
+      name, start: start,
+      settings: [
+        "workload": "block-column \(rows)x\(cols) block 8x16, 1/4 of column segments kept", "batch": "1",
+        "variant": variant.id, "runs": "\(runs)", "run_settings": settings.arguments.joined(separator: " "),
+      ],
+      figures: figures, series: ["medians_s": medians])
+  }
+}
+
+/// A tiny seeded generator for benchmark inputs (SplitMix64).
+struct SplitMix {
+  var state: UInt64
+  init(seed: UInt64) { state = seed }
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+}
