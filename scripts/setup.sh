@@ -8,6 +8,7 @@ PACKAGES=(
   pkg-config gcc make
   libopenblas-dev zlib1g-dev          # training engine (BLAS), IDX .gz reading
   libpapi-dev libjson-c-dev papi-tools # the C kernel runner: counters, SDE, JSON output
+  valgrind                             # deterministic (simulated) kernel cost: cachegrind
   dataset-fashion-mnist                # /usr/share/datasets/fashion-mnist
 )
 

@@ -56,3 +56,23 @@ public struct Comparison: Sendable {
       minEffect: minEffect, verdict: verdict)
   }
 }
+
+/// The smallest relative difference between two separately measured kernels that the comparison
+/// may call real.
+///
+/// Timing samples taken inside one process share that process's memory placement, clock and
+/// neighbours, so two processes measuring the *same* kernel differ by more than their samples'
+/// spread suggests: on the 2-core VM this was measured on, medians of 20 runner processes had a
+/// coefficient of variation of 2-5% while each run's own 95% CI was 2% wide, and a sample-level
+/// test called 40-60% of identical pairs different. The noise floor turns the between-process
+/// spread, measured on the machine by the same runner (`TimingNoise` in the Driver), into the
+/// `minEffect` of `Comparison.compare`: the ratio of two medians of identical kernels has a relative
+/// standard deviation of about sqrt(2)·CV, so requiring `sigmas` of those (default 3) keeps false
+/// calls near 0.3% under a normal approximation, whatever the sample-level p-value says.
+public enum NoiseFloor {
+  /// `max(floor, sigmas · sqrt(2) · CV(runMedians))`; `floor` (default 1%) when fewer than 3 runs.
+  public static func minEffect(runMedians: [Double], sigmas: Double = 3, floor: Double = 0.01) -> Double {
+    guard runMedians.count >= 3, let s = SampleSummary(runMedians), let cv = s.cv else { return floor }
+    return max(floor, sigmas * 2.0.squareRoot() * cv)
+  }
+}

@@ -68,6 +68,10 @@ public enum EnvironmentProbe {
       return r.stdoutText.split(separator: "\n").first.map(String.init)
     }
     info.papiComponents = papiComponents()
+    if let noise = TimingNoise.calibrate(buildDirectory: buildDirectory) {
+      info.timingNoiseRunMedians = noise.runMedians
+      info.timingNoiseMinEffect = noise.minEffect
+    }
     return info
   }
 

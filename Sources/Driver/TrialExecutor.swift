@@ -42,7 +42,8 @@ public struct TrialExecutor {
     let start = Date()
     var record = TrialRecord(trialID: trialID, config: config, status: .failed)
     do {
-      try executeTrial(config, suite: suite, record: &record)
+      try executeTrial(
+        config, suite: suite, minEffect: manifest.environment.timingNoiseMinEffect ?? 0.01, record: &record)
     } catch let failure as TrainingFailure {
       record.status = .diverged
       record.reason = failure.description
@@ -56,9 +57,9 @@ public struct TrialExecutor {
     log("trial \(trialID) \(record.status.rawValue)" + (record.reason.map { ": \($0)" } ?? ""))
   }
 
-  private func executeTrial(_ config: TrialConfig, suite: SweepSpec, record: inout TrialRecord)
-    throws
-  {
+  private func executeTrial(
+    _ config: TrialConfig, suite: SweepSpec, minEffect: Double, record: inout TrialRecord
+  ) throws {
     BLAS.setThreads(1)
     let data = try DataLoading.load(config)
     log(
@@ -110,7 +111,7 @@ public struct TrialExecutor {
     var size = 0
     var missing: [String] = []
     for layer in trained.layers {
-      let measured = measureLayer(layer, config: config, suite: suite)
+      let measured = measureLayer(layer, config: config, suite: suite, minEffect: minEffect)
       record.layers.append(measured)
       size += Self.storedBytes(layer, block: config.block)
       if let s = measured.bestMedianSeconds { latency += s } else { missing.append(layer.name) }
@@ -144,7 +145,9 @@ public struct TrialExecutor {
   /// Generates, builds, verifies and times every variant of one layer at the suite's batches,
   /// reusing measurements of identical variants (same shape, mask, knobs, compiler) from
   /// `kernels/`.
-  func measureLayer(_ layer: TrainedLayer, config: TrialConfig, suite: SweepSpec) -> LayerLatency {
+  func measureLayer(_ layer: TrainedLayer, config: TrialConfig, suite: SweepSpec, minEffect: Double)
+    -> LayerLatency
+  {
     let maskBytes: [UInt8] =
       layer.mask.map { m in m.map { $0 != 0 ? 1 : 0 } }
       ?? [UInt8](repeating: 1, count: layer.rows * layer.cols)
@@ -227,7 +230,8 @@ public struct TrialExecutor {
       // The best is only "the" best against variants the test can tell apart from it.
       result.tiedVariantIDs = measuredAtLatencyBatch.filter { other in
         other.variantID != best.variantID && !other.samplesSeconds.isEmpty
-          && Comparison.compare(best.samplesSeconds, other.samplesSeconds).verdict == .indistinguishable
+          && Comparison.compare(best.samplesSeconds, other.samplesSeconds, minEffect: minEffect).verdict
+            == .indistinguishable
       }.map(\.variantID)
     }
     return result

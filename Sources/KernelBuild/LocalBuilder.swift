@@ -3,7 +3,7 @@ import Foundation
 import TuningSchema
 
 /// Builds a variant's runner: the generated kernel.c compiled and linked together with the C
-/// runner (`runner/runner.c`, PAPI + libsde + json-c) into one executable, in
+/// runner (`runner/runner.c` and `runner/stats.c`, PAPI + libsde + json-c) into one executable, in
 /// `<workDirectory>/<variant id>/runner`, the source in `kernel.c` and the compiler's output in
 /// `build.log` beside it. A compile error is a `BuildResult` with `ok == false` and the log,
 /// never a throw. Arguments go to the compiler as an argv array (no shell).
@@ -32,8 +32,16 @@ public struct LocalBuilder: Sendable {
     }
   }
 
-  /// The directory holding the runner's C sources (runner.c, blk_kernel.h, probe_kernel.c),
-  /// shipped as a resource of this module.
+  /// Flags for a build that a cache simulator (valgrind's cachegrind) runs: valgrind 3.19
+  /// cannot execute AVX-512 and runs FMA about 1000x slower, so AVX2 without FMA. A caller that
+  /// wants a simulated cost builds the variant with these flags (a variant of its own ID).
+  public static let simulationFlags = ["-O3", "-march=x86-64-v3", "-mno-fma"]
+
+  /// The runner's own C files compiled into every runner (besides the kernel).
+  public static let runnerCSources = ["runner.c", "stats.c"]
+
+  /// The directory holding the runner's C sources (runner.c, stats.c, stats.h, blk_kernel.h,
+  /// probe_kernel.c), shipped as a resource of this module.
   public static var runnerSource: URL {
     guard let url = Bundle.module.url(forResource: "runner", withExtension: nil) else {
       fatalError("KernelBuild's runner resource is missing from \(Bundle.module.bundlePath)")
@@ -81,11 +89,13 @@ public struct LocalBuilder: Sendable {
   ) -> BuildResult {
     let runnerDir = LocalBuilder.runnerSource
     let binary = directory.appendingPathComponent("runner")
-    let temporary = directory.appendingPathComponent("runner.tmp")
+    // Per process: two workers may build the same variant at once.
+    let temporary = directory.appendingPathComponent("runner.\(getpid()).tmp")
     let logURL = directory.appendingPathComponent("build.log")
     let arguments =
       flags + [
-        "-std=gnu11", "-I", runnerDir.path, runnerDir.appendingPathComponent("runner.c").path,
+        "-std=gnu11", "-I", runnerDir.path,
+      ] + LocalBuilder.runnerCSources.map { runnerDir.appendingPathComponent($0).path } + [
         kernelSource.path, "-o", temporary.path,
       ] + libraryFlags + ["-lm"]
     var log = "$ " + ([compiler] + arguments).joined(separator: " ") + "\n"

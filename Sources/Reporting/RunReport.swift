@@ -136,7 +136,9 @@ public struct RunReport {
         + "`kept` is the number of weights the kernel multiplies. The confidence interval is a "
         + "percentile bootstrap of the median over the raw samples. A speedup is stated only when a "
         + "two-sided Mann–Whitney test (alpha 0.01) separates the two kernels' samples and the medians "
-        + "differ by at least 1%; otherwise it reads `≈1x (n.s.)`.")
+        + "differ by more than this machine's noise floor between runner processes ("
+        + String(format: "%.1f%%", (manifest.environment.timingNoiseMinEffect ?? 0.01) * 100)
+        + ", measured at the start of the run); otherwise it reads `≈1x (n.s.)`.")
     var layerRows: [[String]] = []
     for t in trials where !t.layers.isEmpty {
       for l in t.layers {
@@ -245,7 +247,8 @@ extension RunReport {
     guard let dense, let pruned, let a = samples[pruned], let b = samples[dense], !a.isEmpty, !b.isEmpty
     else { return ratio + " (untested)" }
     if dense == pruned { return "1.00x (same kernel)" }
-    switch Comparison.compare(a, b).verdict {
+    let minEffect = manifest.environment.timingNoiseMinEffect ?? 0.01
+    switch Comparison.compare(a, b, minEffect: minEffect).verdict {
     case .faster, .slower: return ratio
     case .indistinguishable: return "≈1x (n.s.; \(ratio))"
     }

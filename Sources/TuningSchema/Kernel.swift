@@ -166,18 +166,52 @@ public enum RunOutcome: String, Codable, Sendable {
   case measured, buildFailed, runFailed, timedOut, wrongResult
 }
 
-/// One counter over the timed calls: a value when PAPI could count it, otherwise PAPI's reason.
+/// One counter over the timed calls: a value when it could be counted, otherwise the reason
+/// (PAPI's, or strerror of perf_event_open).
+///
+/// `value` is corrected for the counters' own cost: `rawValue - overhead x segments`, where
+/// `overhead` is the median reading of one start/stop pair around an empty region and `segments`
+/// the start/stop pairs of the event's pass (`RunResult.passes`), clamped at 0.
 public struct CounterReading: Codable, Sendable, Hashable {
   public var name: String
   public var available: Bool
   public var value: Int64?
   public var reason: String?
+  /// The reading before the overhead was subtracted.
+  public var rawValue: Int64?
+  /// What one start/stop pair adds to this counter (median over 21 empty regions).
+  public var overhead: Int64?
+  /// The measurement pass the event was read in (0 unless its component ran out of counters or
+  /// the run used explicit event groups).
+  public var pass: Int?
+  /// Counted in a multiplexed PAPI EventSet (values are PAPI's estimates).
+  public var multiplexed: Bool?
+  /// "papi" or "perf" (perf software events opened by the runner itself).
+  public var source: String?
+  /// perf events: opened with exclude_kernel=1 (the fallback for unprivileged processes).
+  public var excludeKernel: Bool?
 
-  public init(name: String, available: Bool, value: Int64? = nil, reason: String? = nil) {
+  public init(
+    name: String, available: Bool, value: Int64? = nil, reason: String? = nil,
+    rawValue: Int64? = nil, overhead: Int64? = nil, pass: Int? = nil, multiplexed: Bool? = nil,
+    source: String? = nil, excludeKernel: Bool? = nil
+  ) {
     self.name = name
     self.available = available
     self.value = value
     self.reason = reason
+    self.rawValue = rawValue
+    self.overhead = overhead
+    self.pass = pass
+    self.multiplexed = multiplexed
+    self.source = source
+    self.excludeKernel = excludeKernel
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case name, available, value, reason, overhead, pass, multiplexed, source
+    case rawValue = "raw_value"
+    case excludeKernel = "exclude_kernel"
   }
 }
 
@@ -188,12 +222,211 @@ public struct SDEReading: Codable, Sendable, Hashable {
   public var expected: Int64
   public var read: Int64
   public var works: Bool
+  /// The pass it was read in.
+  public var pass: Int?
+  /// Why it could not be read.
+  public var reason: String?
 
-  public init(event: String, expected: Int64, read: Int64, works: Bool) {
+  public init(
+    event: String, expected: Int64, read: Int64, works: Bool, pass: Int? = nil,
+    reason: String? = nil
+  ) {
     self.event = event
     self.expected = expected
     self.read = read
     self.works = works
+    self.pass = pass
+    self.reason = reason
+  }
+}
+
+/// Why the runner stopped taking samples.
+public enum StopReason: String, Codable, Sendable {
+  /// The bootstrap CI of the median became narrower than the asked fraction of the median.
+  case ci
+  case maxRepeats = "max_repeats"
+  case maxTime = "max_time"
+}
+
+/// Whether the caches were flushed before every sample.
+public enum CacheMode: String, Codable, Sendable {
+  /// `inner` calls per sample, caches as the previous calls left them.
+  case warm
+  /// One call per sample after writing and reading a buffer of twice the last-level cache.
+  case cold
+}
+
+/// How busy the machine was: the busy fraction of the CPUs other than the runner's
+/// (/proc/stat), and the runnable tasks other than the runner (/proc/loadavg).
+public struct LoadSample: Codable, Sendable, Hashable {
+  /// 0...1; nil when /proc/stat could not be read.
+  public var busy: Double?
+  public var runnable: Int?
+  /// The seconds between the two /proc/stat snapshots.
+  public var windowSeconds: Double
+  /// How many CPUs `busy` covers.
+  public var cpus: Int
+
+  public init(busy: Double?, runnable: Int?, windowSeconds: Double, cpus: Int) {
+    self.busy = busy
+    self.runnable = runnable
+    self.windowSeconds = windowSeconds
+    self.cpus = cpus
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case busy, runnable, cpus
+    case windowSeconds = "window_s"
+  }
+}
+
+/// One measurement pass: pass 0 takes the timed samples; a later pass replays the same calls
+/// with other counters.
+public struct MeasurementPass: Codable, Sendable, Hashable {
+  public var index: Int
+  public var calls: Int64
+  /// Time spent in the timed calls of this pass.
+  public var seconds: Double
+  /// Counter start/stop pairs (each one's overhead is subtracted).
+  public var segments: Int64
+
+  public init(index: Int, calls: Int64, seconds: Double, segments: Int64) {
+    self.index = index
+    self.calls = calls
+    self.seconds = seconds
+    self.segments = segments
+  }
+}
+
+/// Summary statistics of the per-call samples, as the runner computed them.
+public struct SampleStats: Codable, Sendable, Hashable {
+  public var minSeconds: Double
+  public var medianSeconds: Double
+  /// Median absolute deviation from the median (unscaled).
+  public var madSeconds: Double
+  public var p90Seconds: Double
+
+  public init(minSeconds: Double, medianSeconds: Double, madSeconds: Double, p90Seconds: Double) {
+    self.minSeconds = minSeconds
+    self.medianSeconds = medianSeconds
+    self.madSeconds = madSeconds
+    self.p90Seconds = p90Seconds
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case minSeconds = "min_s"
+    case medianSeconds = "median_s"
+    case madSeconds = "mad_s"
+    case p90Seconds = "p90_s"
+  }
+}
+
+/// The cache hierarchy a cache simulator was given (valgrind's --I1, --D1, --LL).
+public struct CacheGeometry: Codable, Sendable, Hashable {
+  public struct Level: Codable, Sendable, Hashable {
+    public var sizeBytes: Int
+    public var ways: Int
+    public var lineBytes: Int
+
+    public init(sizeBytes: Int, ways: Int, lineBytes: Int) {
+      self.sizeBytes = sizeBytes
+      self.ways = ways
+      self.lineBytes = lineBytes
+    }
+
+    /// "size,ways,line", valgrind's syntax.
+    public var valgrindValue: String { "\(sizeBytes),\(ways),\(lineBytes)" }
+
+    /// Sets of the cache; nil when size is not a multiple of ways x line.
+    public var sets: Int? {
+      guard ways > 0, lineBytes > 0, sizeBytes % (ways * lineBytes) == 0 else { return nil }
+      return sizeBytes / (ways * lineBytes)
+    }
+
+    enum CodingKeys: String, CodingKey {
+      case ways
+      case sizeBytes = "size_bytes"
+      case lineBytes = "line_bytes"
+    }
+  }
+
+  public var i1: Level
+  public var d1: Level
+  /// The last level (the highest data/unified level found).
+  public var ll: Level
+  /// "sysfs" or "fallback".
+  public var source: String
+  /// Why the fallback was used.
+  public var note: String?
+
+  public init(i1: Level, d1: Level, ll: Level, source: String, note: String? = nil) {
+    self.i1 = i1
+    self.d1 = d1
+    self.ll = ll
+    self.source = source
+    self.note = note
+  }
+
+  /// valgrind's cache options.
+  public var valgrindArguments: [String] {
+    ["--I1=\(i1.valgrindValue)", "--D1=\(d1.valgrindValue)", "--LL=\(ll.valgrindValue)"]
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case i1, d1, ll, source, note
+  }
+}
+
+/// A deterministic cost of one kernel call from a cache simulator (cachegrind): the counts of a
+/// run with `calls` calls minus those of a run with 0 calls, divided by `calls`. Simulated, not
+/// measured: the simulated caches are `geometry`, the build is the simulation build
+/// (`buildFlags`, e.g. -march=x86-64-v3 -mno-fma), and calls run warm (the runner's verification
+/// call comes first).
+public struct SimulatedCost: Codable, Sendable, Hashable {
+  public static let toolName = "cachegrind (simulated)"
+
+  public var tool: String
+  public var valgrindVersion: String?
+  public var geometry: CacheGeometry
+  public var calls: Int
+  /// Cachegrind's event names, e.g. Ir I1mr ILmr Dr D1mr DLmr Dw D1mw DLmw.
+  public var events: [String]
+  /// (run with `calls` - run with 0) / calls, per event.
+  public var perCall: [String: Double]
+  public var totalsWithCalls: [String: Int64]
+  public var totalsWithoutCalls: [String: Int64]
+  /// The variant that was simulated (its flags are the simulation flags).
+  public var variantID: String?
+  public var buildFlags: [String]?
+
+  public init(
+    tool: String = SimulatedCost.toolName, valgrindVersion: String?, geometry: CacheGeometry,
+    calls: Int, events: [String], perCall: [String: Double], totalsWithCalls: [String: Int64],
+    totalsWithoutCalls: [String: Int64], variantID: String? = nil, buildFlags: [String]? = nil
+  ) {
+    self.tool = tool
+    self.valgrindVersion = valgrindVersion
+    self.geometry = geometry
+    self.calls = calls
+    self.events = events
+    self.perCall = perCall
+    self.totalsWithCalls = totalsWithCalls
+    self.totalsWithoutCalls = totalsWithoutCalls
+    self.variantID = variantID
+    self.buildFlags = buildFlags
+  }
+
+  /// Instructions per call.
+  public var irPerCall: Double? { perCall["Ir"] }
+
+  enum CodingKeys: String, CodingKey {
+    case tool, geometry, calls, events
+    case valgrindVersion = "valgrind_version"
+    case perCall = "per_call"
+    case totalsWithCalls = "totals_with_calls"
+    case totalsWithoutCalls = "totals_without_calls"
+    case variantID = "variant_id"
+    case buildFlags = "build_flags"
   }
 }
 
@@ -224,12 +457,46 @@ public struct RunResult: Codable, Sendable {
   /// Why the run failed or the result is wrong.
   public var message: String?
 
+  // Measurement details (all optional: records written before they existed still decode).
+
+  /// Why sampling stopped.
+  public var stopReason: StopReason?
+  /// The runner's final 95% bootstrap CI of the median (seeded, so reproducible from the samples).
+  public var ciLowSeconds: Double?
+  public var ciHighSeconds: Double?
+  /// The CI relative width the stopping rule aimed for ((hi - lo) / median).
+  public var ciFraction: Double?
+  /// Seconds pass 0 sampled for.
+  public var samplingSeconds: Double?
+  public var stats: SampleStats?
+  /// The cost of a clock_gettime pair, subtracted from every sample before dividing by the calls.
+  public var clockOverheadSeconds: Double?
+  public var cacheMode: CacheMode?
+  /// Bytes written and read before every sample when cold.
+  public var flushBytes: Int64?
+  /// How busy the other CPUs were before measuring (over a short window) and while measuring.
+  public var loadBefore: LoadSample?
+  public var loadAfter: LoadSample?
+  /// Things that make the numbers less trustworthy (a busy machine, no pinning, ...).
+  public var warnings: [String]?
+  /// The measurement passes (more than one when the counters did not fit one pass).
+  public var passes: [MeasurementPass]?
+  /// Some counter was read from a multiplexed EventSet.
+  public var multiplexed: Bool?
+  /// A deterministic simulated cost (cachegrind) of one call of this variant's simulation build.
+  public var simulated: SimulatedCost?
+
   public init(
     schemaVersion: Int = RunResult.currentSchemaVersion, variantID: String, variant: KernelVariant,
     outcome: RunOutcome, maxAbsErr: Double? = nil, tolerance: Double? = nil,
     macsPerCall: Int64? = nil, samplesSeconds: [Double] = [], innerCalls: Int64? = nil,
     callsCounted: Int64 = 0, counters: [CounterReading] = [], sde: SDEReading? = nil,
-    papiVersion: String? = nil, cpu: Int? = nil, message: String? = nil
+    papiVersion: String? = nil, cpu: Int? = nil, message: String? = nil,
+    stopReason: StopReason? = nil, ciLowSeconds: Double? = nil, ciHighSeconds: Double? = nil,
+    ciFraction: Double? = nil, samplingSeconds: Double? = nil, stats: SampleStats? = nil,
+    clockOverheadSeconds: Double? = nil, cacheMode: CacheMode? = nil, flushBytes: Int64? = nil,
+    loadBefore: LoadSample? = nil, loadAfter: LoadSample? = nil, warnings: [String]? = nil,
+    passes: [MeasurementPass]? = nil, multiplexed: Bool? = nil, simulated: SimulatedCost? = nil
   ) {
     self.schemaVersion = schemaVersion
     self.variantID = variantID
@@ -246,6 +513,21 @@ public struct RunResult: Codable, Sendable {
     self.papiVersion = papiVersion
     self.cpu = cpu
     self.message = message
+    self.stopReason = stopReason
+    self.ciLowSeconds = ciLowSeconds
+    self.ciHighSeconds = ciHighSeconds
+    self.ciFraction = ciFraction
+    self.samplingSeconds = samplingSeconds
+    self.stats = stats
+    self.clockOverheadSeconds = clockOverheadSeconds
+    self.cacheMode = cacheMode
+    self.flushBytes = flushBytes
+    self.loadBefore = loadBefore
+    self.loadAfter = loadAfter
+    self.warnings = warnings
+    self.passes = passes
+    self.multiplexed = multiplexed
+    self.simulated = simulated
   }
 
   /// A result without a measurement (build failure, crash, timeout) for `variant`.
@@ -273,6 +555,17 @@ public struct RunResult: Codable, Sendable {
     case innerCalls = "inner_calls"
     case callsCounted = "calls_counted"
     case papiVersion = "papi_version"
+    case stats, warnings, passes, multiplexed, simulated
+    case stopReason = "stop_reason"
+    case ciLowSeconds = "ci_low_s"
+    case ciHighSeconds = "ci_high_s"
+    case ciFraction = "ci_fraction"
+    case samplingSeconds = "sampling_s"
+    case clockOverheadSeconds = "clock_overhead_s"
+    case cacheMode = "cache_mode"
+    case flushBytes = "flush_bytes"
+    case loadBefore = "load_before"
+    case loadAfter = "load_after"
   }
 }
 
@@ -283,16 +576,31 @@ public struct RunnerProbe: Codable, Sendable {
   public var events: [CounterReading]
   public var sde: SDEReading?
   public var sdeWorks: Bool
+  /// How many passes the events needed.
+  public var passes: Int?
+  public var multiplexed: Bool?
+  public var warnings: [String]?
 
-  public init(papiVersion: String?, events: [CounterReading], sde: SDEReading?, sdeWorks: Bool) {
+  public init(
+    papiVersion: String?, events: [CounterReading], sde: SDEReading?, sdeWorks: Bool,
+    passes: Int? = nil, multiplexed: Bool? = nil, warnings: [String]? = nil
+  ) {
     self.papiVersion = papiVersion
     self.events = events
     self.sde = sde
     self.sdeWorks = sdeWorks
+    self.passes = passes
+    self.multiplexed = multiplexed
+    self.warnings = warnings
+  }
+
+  /// Whether `name` was counted by the probe.
+  public func isAvailable(_ name: String) -> Bool {
+    events.contains { $0.name == name && $0.available }
   }
 
   enum CodingKeys: String, CodingKey {
-    case events, sde
+    case events, sde, passes, multiplexed, warnings
     case papiVersion = "papi_version"
     case sdeWorks = "sde_works"
   }

@@ -27,6 +27,10 @@ public struct EnvironmentInfo: Codable, Sendable {
   public var compilers: [String]? = nil
   /// PAPI components as `papi_component_avail` lists them (active or disabled with why).
   public var papiComponents: [String]? = nil
+  /// Medians of one calibration kernel measured in separate runner processes, and the noise floor
+  /// derived from their spread: the smallest relative difference blkrew calls real.
+  public var timingNoiseRunMedians: [Double]? = nil
+  public var timingNoiseMinEffect: Double? = nil
   public init(
     hostname: String, cpuModel: String, cpuFlags: [String], cores: Int, memoryBytes: UInt64,
     kernel: String, virtualization: String, governor: String?, compiler: String,
@@ -64,6 +68,8 @@ public struct EnvironmentInfo: Codable, Sendable {
     case measuredGHz = "measured_ghz"
     case compilers
     case papiComponents = "papi_components"
+    case timingNoiseRunMedians = "timing_noise_run_medians_s"
+    case timingNoiseMinEffect = "timing_noise_min_effect"
   }
 }
 

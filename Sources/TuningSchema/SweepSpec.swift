@@ -138,6 +138,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
   public var flags: [String] = ["-O3", "-march=native"]
   public var events: [String] = [
     "PAPI_TOT_CYC", "PAPI_TOT_INS", "PAPI_L1_DCM", "PAPI_L2_DCM", "PAPI_BR_MSP",
+    "perf::task-clock", "perf::page-faults", "perf::context-switches",
   ]
   public var minRepeats: Int = 10
   public var maxRepeats: Int = 50

@@ -278,3 +278,15 @@ import Testing
     #expect(zero["ipc"] == nil && zero["gflops"] == 2e-9)
   }
 }
+
+@Suite struct NoiseFloorTests {
+  @Test func floorAndScaling() {
+    #expect(NoiseFloor.minEffect(runMedians: []) == 0.01)
+    #expect(NoiseFloor.minEffect(runMedians: [1, 1]) == 0.01)
+    #expect(NoiseFloor.minEffect(runMedians: [1, 1, 1, 1]) == 0.01)  // no spread: the floor
+    // Medians 9, 10, 11: mean 10, sample stddev 1, CV 0.1 -> 3 * sqrt(2) * 0.1.
+    let m = NoiseFloor.minEffect(runMedians: [9, 10, 11])
+    #expect(abs(m - 3 * 2.0.squareRoot() * 0.1) < 1e-12)
+    #expect(NoiseFloor.minEffect(runMedians: [9, 10, 11], sigmas: 2, floor: 0.5) == 0.5)
+  }
+}

@@ -106,7 +106,7 @@ import TuningSchema
 
   @Test func runnerSourcesShipWithTheModule() {
     let dir = LocalBuilder.runnerSource
-    for f in ["runner.c", "blk_kernel.h", "probe_kernel.c"] {
+    for f in ["runner.c", "stats.c", "stats.h", "blk_kernel.h", "probe_kernel.c"] {
       #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path), "\(f)")
     }
     #expect(LocalBuilder.defaultFlags(for: "host") == ["-O3", "-march=native"])
