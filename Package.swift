@@ -52,7 +52,8 @@ let package = Package(
     .target(
       name: "Benchmarks",
       dependencies: [
-        "Driver", "TuningSchema", "ChildProcesses", "KernelCodegen", "KernelBuild", "KernelRun", "ResultStore",
+        "Driver", "TuningSchema", "ChildProcesses", "KernelCodegen", "KernelBuild", "KernelRun",
+        "ResultStore",
         "Analysis",
       ]),
     // L5: the command line.
@@ -68,7 +69,9 @@ let package = Package(
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tensors"]),
     .testTarget(
       name: "KernelTests",
-      dependencies: ["KernelCodegen", "KernelBuild", "KernelRun", "TuningSchema", "ChildProcesses"],
+      dependencies: [
+        "KernelCodegen", "KernelBuild", "KernelRun", "TuningSchema", "ChildProcesses",
+      ],
       exclude: ["Fixtures"]),
     .testTarget(name: "SchemaTests", dependencies: ["TuningSchema"]),
     .testTarget(name: "PruningTests", dependencies: ["Pruning", "Tensors", "TuningSchema"]),

@@ -68,11 +68,34 @@ public struct Comparison: Sendable {
 /// spread, measured on the machine by the same runner (`TimingNoise` in the Driver), into the
 /// `minEffect` of `Comparison.compare`: the ratio of two medians of identical kernels has a relative
 /// standard deviation of about sqrt(2)·CV, so requiring `sigmas` of those (default 3) keeps false
-/// calls near 0.3% under a normal approximation, whatever the sample-level p-value says.
+/// calls near 0.3% under a normal approximation, whatever the sample-level p-value says. The CV is
+/// the robust one, 1.4826·MAD / median, so that one disturbed calibration process (a neighbour's
+/// burst) does not inflate the floor.
 public enum NoiseFloor {
-  /// `max(floor, sigmas · sqrt(2) · CV(runMedians))`; `floor` (default 1%) when fewer than 3 runs.
-  public static func minEffect(runMedians: [Double], sigmas: Double = 3, floor: Double = 0.01) -> Double {
-    guard runMedians.count >= 3, let s = SampleSummary(runMedians), let cv = s.cv else { return floor }
-    return max(floor, sigmas * 2.0.squareRoot() * cv)
+  /// `max(floor, sigmas · sqrt(2) · 1.4826·MAD/median of runMedians)`; `floor` (default 1%) when
+  /// fewer than 3 runs.
+  public static func minEffect(runMedians: [Double], sigmas: Double = 3, floor: Double = 0.01)
+    -> Double
+  {
+    guard runMedians.count >= 3, let s = SampleSummary(runMedians), s.median > 0 else {
+      return floor
+    }
+    return max(floor, sigmas * 2.0.squareRoot() * s.madScaled / s.median)
+  }
+}
+
+extension Comparison {
+  /// Compares two kernels each measured in several runner processes ("runs"), taking the run as
+  /// the unit: the two-sided Mann–Whitney test on the runs' medians, so that what moves between
+  /// processes (memory placement, clock, neighbours) counts as noise instead of as a difference.
+  /// With 5 runs a side the exact test can reach p = 0.008; with 3 it cannot go below 0.1, so use
+  /// at least 5 runs for alpha 0.01. `minEffect` applies to the ratio of the medians of run
+  /// medians as in `compare`.
+  public static func compareRuns(
+    _ a: [[Double]], _ b: [[Double]], alpha: Double = 0.01, minEffect: Double = 0.01
+  ) -> ComparisonResult {
+    let ma = a.filter { !$0.isEmpty }.map { Statistics.median($0) }
+    let mb = b.filter { !$0.isEmpty }.map { Statistics.median($0) }
+    return compare(ma, mb, alpha: alpha, minEffect: minEffect)
   }
 }

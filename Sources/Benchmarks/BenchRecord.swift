@@ -12,7 +12,10 @@ public struct BenchFigure: Codable, Sendable {
   public var goal: Double?
   public var note: String?
 
-  public init(name: String, value: Double?, unit: String, direction: Direction, goal: Double? = nil, note: String? = nil) {
+  public init(
+    name: String, value: Double?, unit: String, direction: Direction, goal: Double? = nil,
+    note: String? = nil
+  ) {
     self.name = name
     self.value = value
     self.unit = unit

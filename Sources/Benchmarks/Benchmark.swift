@@ -27,11 +27,13 @@ public struct BenchContext: Sendable {
   public var progress: @Sendable (String) -> Void
 
   func record(
-    _ name: String, start: Date, settings: [String: String], figures: [BenchFigure], series: [String: [Double]]
+    _ name: String, start: Date, settings: [String: String], figures: [BenchFigure],
+    series: [String: [Double]]
   ) -> BenchRecord {
     BenchRecord(
       benchmark: name, quick: quick, createdAt: ISO8601DateFormatter().string(from: Date()),
-      gitCommit: BenchSuite.gitCommit(), seconds: Date().timeIntervalSince(start), environment: environment,
+      gitCommit: BenchSuite.gitCommit(), seconds: Date().timeIntervalSince(start),
+      environment: environment,
       settings: settings, figures: figures, series: series)
   }
 }
@@ -41,23 +43,31 @@ public enum BenchSuite {
   public static let all: [any Benchmark] = [AABenchmark()]
 
   public static func run(names: [String], quick: Bool, outDirectory: String) throws -> [String] {
-    let chosen = names.isEmpty ? all : try names.map { n in
-      guard let b = all.first(where: { $0.name == n }) else {
-        throw DriverError.usage("unknown benchmark '\(n)' (available: \(all.map(\.name).joined(separator: ", ")))")
+    let chosen =
+      names.isEmpty
+      ? all
+      : try names.map { n in
+        guard let b = all.first(where: { $0.name == n }) else {
+          throw DriverError.usage(
+            "unknown benchmark '\(n)' (available: \(all.map(\.name).joined(separator: ", ")))")
+        }
+        return b
       }
-      return b
-    }
     let work = NSTemporaryDirectory() + "blkrew-bench-\(getpid())"
     try? FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: work) }
-    let progress: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("blkrew bench: \($0)\n".utf8)) }
+    let progress: @Sendable (String) -> Void = {
+      FileHandle.standardError.write(Data("blkrew bench: \($0)\n".utf8))
+    }
     progress("probing the environment")
     let env = EnvironmentProbe.collect(kernels: KernelSpec(), buildDirectory: work)
     var written: [String] = []
     var failures: [String] = []
     for b in chosen {
-      let context = BenchContext(quick: quick, workDirectory: "\(work)/\(b.name)", environment: env, progress: progress)
-      try? FileManager.default.createDirectory(atPath: context.workDirectory, withIntermediateDirectories: true)
+      let context = BenchContext(
+        quick: quick, workDirectory: "\(work)/\(b.name)", environment: env, progress: progress)
+      try? FileManager.default.createDirectory(
+        atPath: context.workDirectory, withIntermediateDirectories: true)
       do {
         let record = try b.run(context: context)
         let path = "\(outDirectory)/\(b.name).json"
@@ -66,7 +76,10 @@ public enum BenchSuite {
         progress("\(b.name): \(String(format: "%.1f", record.seconds)) s")
         for f in record.figures {
           let value = f.value.map { String(format: "%.4g", $0) } ?? "not measured"
-          let goal = f.goal.map { g in " (goal \(f.direction == .higherIsBetter ? ">=" : "<=") \(String(format: "%.4g", g)): \(f.meetsGoal == true ? "met" : "NOT met"))" } ?? ""
+          let goal =
+            f.goal.map { g in
+              " (goal \(f.direction == .higherIsBetter ? ">=" : "<=") \(String(format: "%.4g", g)): \(f.meetsGoal == true ? "met" : "NOT met"))"
+            } ?? ""
           print("\(b.name).\(f.name) = \(value) \(f.unit)\(goal)")
         }
       } catch {
@@ -74,12 +87,15 @@ public enum BenchSuite {
         progress("\(b.name) FAILED: \(error)")
       }
     }
-    if !failures.isEmpty { throw DriverError.failed("benchmarks failed: \(failures.joined(separator: "; "))") }
+    if !failures.isEmpty {
+      throw DriverError.failed("benchmarks failed: \(failures.joined(separator: "; "))")
+    }
     return written
   }
 
   static func gitCommit() -> String? {
-    guard let r = try? ChildProcess.run("git", ["rev-parse", "HEAD"], timeout: 5), r.succeeded else { return nil }
+    guard let r = try? ChildProcess.run("git", ["rev-parse", "HEAD"], timeout: 5), r.succeeded
+    else { return nil }
     return r.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
   }
 }

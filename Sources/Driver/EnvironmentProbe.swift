@@ -63,7 +63,8 @@ public enum EnvironmentProbe {
     let ghz = blk_estimate_ghz(200_000_000)
     info.measuredGHz = ghz > 0 ? (ghz * 100).rounded() / 100 : nil
     info.compilers = ["gcc", "clang"].compactMap { cc in
-      guard ChildProcess.which(cc) != nil, let r = try? ChildProcess.run(cc, ["--version"], timeout: 10), r.succeeded
+      guard ChildProcess.which(cc) != nil,
+        let r = try? ChildProcess.run(cc, ["--version"], timeout: 10), r.succeeded
       else { return nil }
       return r.stdoutText.split(separator: "\n").first.map(String.init)
     }

@@ -58,7 +58,8 @@ public struct SweepRunner {
     try DataLoading.checkAvailable(suite.dataset)
     guard ChildProcess.which(suite.kernels.compiler) != nil else {
       throw DriverError.unavailable(
-        "compiler \(suite.kernels.compiler) not found (run: apt-get install -y --no-install-recommends gcc)")
+        "compiler \(suite.kernels.compiler) not found (run: apt-get install -y --no-install-recommends gcc)"
+      )
     }
     let run = RunDirectory.locate(resultsDir: resultsDir, suite: suite, fresh: fresh)
     do { try run.create() } catch { throw DriverError.failed("\(error)") }
@@ -74,7 +75,8 @@ public struct SweepRunner {
       progress("resuming run \(run.path)")
     }
     var pool = WorkerPool(
-      run: run, suite: suite, trials: Self.plan(suite), workers: max(1, workers), executable: Self.executablePath(),
+      run: run, suite: suite, trials: Self.plan(suite), workers: max(1, workers),
+      executable: Self.executablePath(),
       progress: progress)
     var summary = try pool.runAll()
     summary.seconds = Date().timeIntervalSince(start)

@@ -16,16 +16,20 @@ public enum TimingNoise {
   }
 
   /// A mid-sized dense GEMV (256 x 256, batch 1: ~5 µs), measured in `runs` runner processes.
-  public static func calibrate(buildDirectory: String, runs: Int = 5, settings: RunSettings = RunSettings())
+  public static func calibrate(
+    buildDirectory: String, runs: Int = 7, settings: RunSettings = RunSettings()
+  )
     -> Calibration?
   {
     let (rows, cols) = (256, 256)
     let mask = [UInt8](repeating: 1, count: rows * cols)
     let weights = (0..<(rows * cols)).map { Float(($0 * 7919) % 2001 - 1000) / 1000 }
-    let workload = Workload(rows: rows, cols: cols, format: .dense, blockRows: 1, blockCols: 1, mask: mask)
+    let workload = Workload(
+      rows: rows, cols: cols, format: .dense, blockRows: 1, blockCols: 1, mask: mask)
     guard
       let variant = KernelGenerator.variants(
-        for: workload, batch: 1, target: "host", compiler: "gcc", flags: LocalBuilder.defaultFlags(for: "host")
+        for: workload, batch: 1, target: "host", compiler: "gcc",
+        flags: LocalBuilder.defaultFlags(for: "host")
       ).first
     else { return nil }
     let built = LocalBuilder(workDirectory: URL(fileURLWithPath: buildDirectory)).build(
@@ -33,7 +37,10 @@ public enum TimingNoise {
     guard built.ok, let binary = built.binaryPath else { return nil }
     let file = URL(fileURLWithPath: "\(buildDirectory)/noise-\(getpid()).workload")
     defer { try? FileManager.default.removeItem(at: file) }
-    guard (try? WorkloadFile.write(rows: rows, cols: cols, weights: weights, mask: mask, to: file)) != nil else {
+    guard
+      (try? WorkloadFile.write(rows: rows, cols: cols, weights: weights, mask: mask, to: file))
+        != nil
+    else {
       return nil
     }
     let runner = LocalRunner(settings: settings)
@@ -44,6 +51,7 @@ public enum TimingNoise {
     }
     guard medians.count >= 3 else { return nil }
     return Calibration(
-      runMedians: medians, minEffect: NoiseFloor.minEffect(runMedians: medians), between: SampleSummary(medians))
+      runMedians: medians, minEffect: NoiseFloor.minEffect(runMedians: medians),
+      between: SampleSummary(medians))
   }
 }

@@ -43,7 +43,8 @@ public struct TrialExecutor {
     var record = TrialRecord(trialID: trialID, config: config, status: .failed)
     do {
       try executeTrial(
-        config, suite: suite, minEffect: manifest.environment.timingNoiseMinEffect ?? 0.01, record: &record)
+        config, suite: suite, minEffect: manifest.environment.timingNoiseMinEffect ?? 0.01,
+        record: &record)
     } catch let failure as TrainingFailure {
       record.status = .diverged
       record.reason = failure.description
@@ -196,7 +197,9 @@ public struct TrialExecutor {
             variantID: variant.id, knobs: variant.knobs, outcome: result.outcome,
             medianSeconds: result.medianSeconds,
             maxAbsErr: result.maxAbsErr, tolerance: result.tolerance))
-        if batch == suite.latency.batch, result.outcome == .measured { measuredAtLatencyBatch.append(result) }
+        if batch == suite.latency.batch, result.outcome == .measured {
+          measuredAtLatencyBatch.append(result)
+        }
         if batch == suite.latency.batch, result.outcome == .measured, let m = result.medianSeconds,
           m < (best?.medianSeconds ?? .infinity)
         {
@@ -230,7 +233,8 @@ public struct TrialExecutor {
       // The best is only "the" best against variants the test can tell apart from it.
       result.tiedVariantIDs = measuredAtLatencyBatch.filter { other in
         other.variantID != best.variantID && !other.samplesSeconds.isEmpty
-          && Comparison.compare(best.samplesSeconds, other.samplesSeconds, minEffect: minEffect).verdict
+          && Comparison.compare(best.samplesSeconds, other.samplesSeconds, minEffect: minEffect)
+            .verdict
             == .indistinguishable
       }.map(\.variantID)
     }

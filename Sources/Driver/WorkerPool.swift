@@ -55,9 +55,13 @@ struct WorkerPool {
       while Interrupts.count - interruptsBefore > interrupts {
         interrupts += 1
         if interrupts == 1 {
-          progress("interrupted: finishing \(running.count) running trial(s); press Ctrl-C again to stop now")
+          progress(
+            "interrupted: finishing \(running.count) running trial(s); press Ctrl-C again to stop now"
+          )
         } else {
-          progress("stopping now: killing \(running.count) running trial(s); they will run again on resume")
+          progress(
+            "stopping now: killing \(running.count) running trial(s); they will run again on resume"
+          )
           for r in running {
             kill(-r.pid, SIGKILL)
             kill(r.pid, SIGKILL)
@@ -108,7 +112,9 @@ struct WorkerPool {
             continue
           }
           guard let claim = TrialClaim.acquire(t.id, in: run, info: ["executor": "local"]) else {
-            if waitingNoted.insert(i).inserted { progress("\(tag(i)): claimed by another live process; waiting") }
+            if waitingNoted.insert(i).inserted {
+              progress("\(tag(i)): claimed by another live process; waiting")
+            }
             remaining.append(i)
             continue
           }
@@ -117,7 +123,9 @@ struct WorkerPool {
               executable, ["_trial", run.path, t.id], stdoutPath: "\(run.logsDir)/\(t.id).out",
               stderrPath: run.trialLogPath(t.id))
             running.append(
-              Running(config: t, index: i, pid: pid, claim: claim, started: ChildProcess.monotonicSeconds()))
+              Running(
+                config: t, index: i, pid: pid, claim: claim,
+                started: ChildProcess.monotonicSeconds()))
             progress("\(tag(i)): running (log: \(run.trialLogPath(t.id)))")
           } catch {
             var r = TrialRecord(trialID: t.id, config: t, status: .failed)

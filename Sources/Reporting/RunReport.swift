@@ -125,7 +125,8 @@ public struct RunReport {
       [
         "front", "trial", "block", "rate", "achieved rate (pruned layers)", "seed", "status",
         "test acc", "acc after prune", "val acc",
-        "latency", "latency 95% CI", "pruned layers' latency", "speedup vs dense", "weights size", "reason",
+        "latency", "latency 95% CI", "pruned layers' latency", "speedup vs dense", "weights size",
+        "reason",
       ],
       rows, alignRight: [3, 4, 7, 8, 9, 10, 11, 12, 13, 14])
 
@@ -202,8 +203,10 @@ public struct RunReport {
       "CPU: \(env.cpuModel), \(env.cores) cores, \(fmtBytes(Int(env.memoryBytes))) memory, \(env.virtualization)",
       "CPU flags (vector): \(env.cpuFlags.joined(separator: " "))",
       "Kernel: \(env.kernel); governor: \(env.governor ?? "not exposed")",
-      "Clock: /proc reports " + (env.cpuMHzReported.map { String(format: "%.0f MHz", $0) } ?? "nothing")
-        + "; a timed chain of dependent adds runs at " + (env.measuredGHz.map { String(format: "%.2f GHz", $0) } ?? "not measured"),
+      "Clock: /proc reports "
+        + (env.cpuMHzReported.map { String(format: "%.0f MHz", $0) } ?? "nothing")
+        + "; a timed chain of dependent adds runs at "
+        + (env.measuredGHz.map { String(format: "%.2f GHz", $0) } ?? "not measured"),
       "C compilers: " + (env.compilers ?? [env.compiler]).joined(separator: "; "),
       "Compiler: \(env.compiler); flags: `\(env.compilerFlags.joined(separator: " "))`",
       "BLAS (training): \(env.blas), core type \(env.blasCoreType)"
@@ -242,9 +245,11 @@ public struct RunReport {
 
 extension RunReport {
   /// `dense / pruned` as a speedup, stated only when the comparison test separates the samples.
-  func speedup(dense: String?, denseMedian: Double, pruned: String?, prunedMedian: Double) -> String {
+  func speedup(dense: String?, denseMedian: Double, pruned: String?, prunedMedian: Double) -> String
+  {
     let ratio = String(format: "%.2fx", denseMedian / prunedMedian)
-    guard let dense, let pruned, let a = samples[pruned], let b = samples[dense], !a.isEmpty, !b.isEmpty
+    guard let dense, let pruned, let a = samples[pruned], let b = samples[dense], !a.isEmpty,
+      !b.isEmpty
     else { return ratio + " (untested)" }
     if dense == pruned { return "1.00x (same kernel)" }
     let minEffect = manifest.environment.timingNoiseMinEffect ?? 0.01

@@ -18,7 +18,9 @@ public final class TrialClaim: @unchecked Sendable {
 
   /// Tries to claim `trialID` in `run`. Returns nil when a live worker holds the claim or the
   /// trial has finished (its record exists).
-  public static func acquire(_ trialID: String, in run: RunDirectory, info: [String: String] = [:]) -> TrialClaim? {
+  public static func acquire(_ trialID: String, in run: RunDirectory, info: [String: String] = [:])
+    -> TrialClaim?
+  {
     let path = run.claimPath(trialID)
     let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
     guard fd >= 0 else { return nil }
@@ -44,7 +46,8 @@ public final class TrialClaim: @unchecked Sendable {
   /// Rewrites the claim's content with a fresh heartbeat.
   public func heartbeat() {
     guard fd >= 0 else { return }
-    var content = (try? JSONSerialization.jsonObject(with: readAll(), options: [])) as? [String: String] ?? [:]
+    var content =
+      (try? JSONSerialization.jsonObject(with: readAll(), options: [])) as? [String: String] ?? [:]
     content["heartbeat"] = ISO8601DateFormatter().string(from: Date())
     write(content)
   }
@@ -59,7 +62,8 @@ public final class TrialClaim: @unchecked Sendable {
   }
 
   private func write(_ content: [String: String]) {
-    guard let data = try? JSONSerialization.data(withJSONObject: content, options: [.sortedKeys]) else { return }
+    guard let data = try? JSONSerialization.data(withJSONObject: content, options: [.sortedKeys])
+    else { return }
     ftruncate(fd, 0)
     _ = data.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
   }

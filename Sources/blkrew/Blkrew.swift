@@ -210,11 +210,14 @@ struct Doctor: ParsableCommand {
 
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Run benchmarks and write one JSON per benchmark (figures with units and directions).",
-    discussion: "`make bench` runs them all; `make bench-quick` runs each once on its smallest input.")
+    abstract:
+      "Run benchmarks and write one JSON per benchmark (figures with units and directions).",
+    discussion:
+      "`make bench` runs them all; `make bench-quick` runs each once on its smallest input.")
   @Argument(help: "Benchmarks to run (default: all).") var names: [String] = []
   @Flag(help: "Each benchmark once on its smallest input.") var quick = false
-  @Option(help: "Output directory (default: results/bench, or results/bench/quick with --quick).") var out: String?
+  @Option(help: "Output directory (default: results/bench, or results/bench/quick with --quick).")
+  var out: String?
 
   func run() throws {
     try guarded {

@@ -284,9 +284,34 @@ import Testing
     #expect(NoiseFloor.minEffect(runMedians: []) == 0.01)
     #expect(NoiseFloor.minEffect(runMedians: [1, 1]) == 0.01)
     #expect(NoiseFloor.minEffect(runMedians: [1, 1, 1, 1]) == 0.01)  // no spread: the floor
-    // Medians 9, 10, 11: mean 10, sample stddev 1, CV 0.1 -> 3 * sqrt(2) * 0.1.
+    // Medians 9, 10, 11: median 10, MAD 1, robust CV 1.4826 / 10 -> 3 * sqrt(2) * 0.14826.
     let m = NoiseFloor.minEffect(runMedians: [9, 10, 11])
-    #expect(abs(m - 3 * 2.0.squareRoot() * 0.1) < 1e-12)
+    #expect(abs(m - 3 * 2.0.squareRoot() * 0.14826) < 1e-12)
+    // One wild run does not move the floor: 10, 10.1, 9.9, 10, 50.
+    #expect(NoiseFloor.minEffect(runMedians: [10, 10.1, 9.9, 10, 50]) < 0.05)
     #expect(NoiseFloor.minEffect(runMedians: [9, 10, 11], sigmas: 2, floor: 0.5) == 0.5)
+  }
+}
+
+@Suite struct CompareRunsTests {
+  /// Runs with a per-process offset: sample-level comparison of two runs of the same kernel is
+  /// fooled by the offset, the run-level comparison is not; a real 20% difference is found.
+  @Test func runLevelComparison() {
+    var rng = SplitMix64(seed: 42)
+    func run(center: Double) -> [Double] {
+      let offset = 1 + 0.03 * rng.normal()  // what differs between processes
+      return (0..<30).map { _ in center * offset * (1 + 0.002 * rng.normal()) }
+    }
+    var falseCalls = 0
+    for _ in 0..<50 {
+      let a = (0..<6).map { _ in run(center: 10) }
+      let b = (0..<6).map { _ in run(center: 10) }
+      if Comparison.compareRuns(a, b).verdict != .indistinguishable { falseCalls += 1 }
+    }
+    #expect(falseCalls <= 2)
+    let slow = (0..<6).map { _ in run(center: 12) }
+    let fast = (0..<6).map { _ in run(center: 10) }
+    #expect(Comparison.compareRuns(fast, slow).verdict == .faster)
+    #expect(Comparison.compareRuns(slow, fast).verdict == .slower)
   }
 }
