@@ -47,7 +47,8 @@ public enum EnvironmentProbe {
       (try? ChildProcess.run(kernels.compiler, ["--version"], timeout: 10))?
       .stdoutText.split(separator: "\n").first.map(String.init) ?? kernels.compiler
 
-    let probe = probeRunner(kernels: kernels, buildDirectory: buildDirectory)
+    let plan = planEvents(kernels)
+    let probe = probeRunner(kernels: kernels, groups: plan?.passes, buildDirectory: buildDirectory)
     var info = EnvironmentInfo(
       hostname: str(uts.nodename), cpuModel: field("model name") ?? str(uts.machine),
       cpuFlags: vectorFlags.filter { flags.contains($0) },
@@ -69,6 +70,10 @@ public enum EnvironmentProbe {
       return r.stdoutText.split(separator: "\n").first.map(String.init)
     }
     info.papiComponents = papiComponents()
+    info.eventPasses = plan?.passes
+    info.eventsLeftOut = plan?.unavailable.map {
+      CounterReading(name: $0.name, available: false, reason: $0.reason)
+    }
     if let noise = TimingNoise.calibrate(buildDirectory: buildDirectory) {
       info.timingNoiseRunMedians = noise.runMedians
       info.timingNoiseMinEffect = noise.minEffect
@@ -109,7 +114,38 @@ public enum EnvironmentProbe {
   }
 
   /// Builds the runner with a small dense kernel and asks it what PAPI can read here.
+  /// The events to measure on this machine, in passes: the platform's default request when the
+  /// suite lists none, else the suite's list, planned against `papi_avail` (and
+  /// `papi_native_avail` for native events). Nil when papi-tools is missing (then the suite's list
+  /// is measured in one pass and the runner records what fails).
+  static func planEvents(_ kernels: KernelSpec) -> EventPlan? {
+    guard ChildProcess.which("papi_avail") != nil,
+      let availRun = try? ChildProcess.run("papi_avail", [], timeout: 30), availRun.succeeded
+    else { return nil }
+    let avail = PapiAvail.parse(availRun.stdoutText)
+    let native = (try? ChildProcess.run("papi_native_avail", [], timeout: 60)).flatMap {
+      $0.succeeded ? PapiNativeAvail.parse($0.stdoutText) : nil
+    }
+    if kernels.autoEvents {
+      var plan = EventCatalog.defaultPlan(avail: avail, native: native)
+      // perf software events the suite's default list names but the catalog leaves out.
+      let extra = kernels.events.filter { e in
+        e.hasPrefix("perf::")
+          && !plan.passes.joined().contains { $0.lowercased() == e.lowercased() }
+      }
+      if !extra.isEmpty { plan.passes = plan.passes.map { $0 + extra } }
+      return plan
+    }
+    return EventPlan.plan(requested: kernels.events, avail: avail, native: native)
+  }
+
   static func probeRunner(kernels: KernelSpec, buildDirectory: String) -> RunnerProbe? {
+    probeRunner(kernels: kernels, groups: nil, buildDirectory: buildDirectory)
+  }
+
+  static func probeRunner(kernels: KernelSpec, groups: [[String]]?, buildDirectory: String)
+    -> RunnerProbe?
+  {
     let builder = LocalBuilder(workDirectory: URL(fileURLWithPath: buildDirectory))
     let workload = Workload(
       rows: 4, cols: 4, format: .dense, blockRows: 1, blockCols: 1,
@@ -123,6 +159,10 @@ public enum EnvironmentProbe {
     guard built.ok, let binary = built.binaryPath else { return nil }
     var settings = RunSettings()
     settings.events = kernels.events
+    if let groups, !groups.isEmpty {
+      settings.eventGroups = groups
+      settings.events = Array(Set(groups.joined())).sorted()
+    }
     return LocalRunner(settings: settings).probe(binaryPath: binary)
   }
 }

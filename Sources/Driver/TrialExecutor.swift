@@ -44,7 +44,7 @@ public struct TrialExecutor {
     do {
       try executeTrial(
         config, suite: suite, minEffect: manifest.environment.timingNoiseMinEffect ?? 0.01,
-        record: &record)
+        environment: manifest.environment, record: &record)
     } catch let failure as TrainingFailure {
       record.status = .diverged
       record.reason = failure.description
@@ -59,7 +59,8 @@ public struct TrialExecutor {
   }
 
   private func executeTrial(
-    _ config: TrialConfig, suite: SweepSpec, minEffect: Double, record: inout TrialRecord
+    _ config: TrialConfig, suite: SweepSpec, minEffect: Double, environment: EnvironmentInfo,
+    record: inout TrialRecord
   ) throws {
     BLAS.setThreads(1)
     let data = try DataLoading.load(config)
@@ -112,7 +113,8 @@ public struct TrialExecutor {
     var size = 0
     var missing: [String] = []
     for layer in trained.layers {
-      let measured = measureLayer(layer, config: config, suite: suite, minEffect: minEffect)
+      let measured = measureLayer(
+        layer, config: config, suite: suite, minEffect: minEffect, environment: environment)
       record.layers.append(measured)
       size += Self.storedBytes(layer, block: config.block)
       if let s = measured.bestMedianSeconds { latency += s } else { missing.append(layer.name) }
@@ -146,9 +148,10 @@ public struct TrialExecutor {
   /// Generates, builds, verifies and times every variant of one layer at the suite's batches,
   /// reusing measurements of identical variants (same shape, mask, knobs, compiler) from
   /// `kernels/`.
-  func measureLayer(_ layer: TrainedLayer, config: TrialConfig, suite: SweepSpec, minEffect: Double)
-    -> LayerLatency
-  {
+  func measureLayer(
+    _ layer: TrainedLayer, config: TrialConfig, suite: SweepSpec, minEffect: Double,
+    environment: EnvironmentInfo?
+  ) -> LayerLatency {
     let maskBytes: [UInt8] =
       layer.mask.map { m in m.map { $0 != 0 ? 1 : 0 } }
       ?? [UInt8](repeating: 1, count: layer.rows * layer.cols)
@@ -163,6 +166,11 @@ public struct TrialExecutor {
         ? [suite.latency.batchN] : [])
     var settings = RunSettings()
     settings.events = suite.kernels.events
+    if let passes = environment?.eventPasses, !passes.isEmpty {
+      settings.eventGroups = passes
+      settings.events = Array(Set(passes.joined())).sorted()
+    }
+    settings.waitIdleSeconds = suite.kernels.waitIdleSeconds
     settings.minRepeats = suite.kernels.minRepeats
     settings.maxRepeats = suite.kernels.maxRepeats
     settings.warmup = suite.kernels.warmup
@@ -207,8 +215,9 @@ public struct TrialExecutor {
         }
       }
     }
+    // Per call; the SDE counter is listed once, as "sde MACs", with its check against the MACs.
     let perCall: [CounterReading] =
-      (best?.counters ?? []).map { c in
+      (best?.counters ?? []).filter { !$0.name.hasPrefix("sde:::") }.map { c in
         var c = c
         if let v = c.value, let calls = best?.callsCounted, calls > 0 { c.value = v / calls }
         return c
@@ -231,6 +240,29 @@ public struct TrialExecutor {
       result.bestCILow = ci.low
       result.bestCIHigh = ci.high
       // The best is only "the" best against variants the test can tell apart from it.
+      result.derived = Self.derivedMetrics(
+        best, layer: layer, batch: suite.latency.batch, block: config.block)
+      if suite.kernels.cold {
+        var coldSettings = settings
+        coldSettings.flushCache = true
+        let cold = MeasurementLock().with(exclusive: true) {
+          LocalRunner(settings: coldSettings).run(
+            binaryPath: "\(run.buildDir)/\(best.variantID)/runner", workloadFile: workloadFile,
+            variant: best.variant, timeout: 120)
+        }
+        result.bestColdMedianSeconds = cold.medianSeconds
+        if cold.outcome != .measured {
+          result.extraMeasurementNote = "cold: \(cold.outcome.rawValue) \(cold.message ?? "")"
+        }
+      }
+      if suite.kernels.simulate {
+        switch simulate(best.variant, workloadFile: workloadFile, layer: layer, mask: maskBytes) {
+        case .success(let cost): result.simulated = cost
+        case .failure(let why):
+          result.extraMeasurementNote =
+            (result.extraMeasurementNote.map { $0 + "; " } ?? "") + "simulated: \(why)"
+        }
+      }
       result.tiedVariantIDs = measuredAtLatencyBatch.filter { other in
         other.variantID != best.variantID && !other.samplesSeconds.isEmpty
           && Comparison.compare(best.samplesSeconds, other.samplesSeconds, minEffect: minEffect)
@@ -239,6 +271,58 @@ public struct TrialExecutor {
       }.map(\.variantID)
     }
     return result
+  }
+
+  struct SimulationError: Error, CustomStringConvertible {
+    var description: String
+  }
+
+  /// Builds `variant` for simulation (no AVX-512, no FMA) and runs it under cachegrind.
+  private func simulate(
+    _ variant: KernelVariant, workloadFile: URL, layer: TrainedLayer, mask: [UInt8]
+  )
+    -> Result<SimulatedCost, SimulationError>
+  {
+    let cachegrind = CachegrindRunner()
+    guard cachegrind.valgrindVersion() != nil else {
+      return .failure(
+        SimulationError(
+          description:
+            "valgrind is not installed (apt-get install -y --no-install-recommends valgrind)"))
+    }
+    var simVariant = variant
+    simVariant.flags = LocalBuilder.simulationFlags
+    let builder = LocalBuilder(workDirectory: URL(fileURLWithPath: run.buildDir))
+    let built = MeasurementLock().with(exclusive: false) {
+      builder.build(KernelGenerator.generate(simVariant))
+    }
+    guard built.ok, let binary = built.binaryPath else {
+      return .failure(SimulationError(description: "simulation build failed"))
+    }
+    do {
+      return .success(
+        try cachegrind.simulate(binaryPath: binary, workloadFile: workloadFile, variant: simVariant)
+      )
+    } catch {
+      return .failure(SimulationError(description: "\(error)"))
+    }
+  }
+
+  /// Derived metrics of a measured variant: per-call counters, the kept multiply-adds at `batch`,
+  /// and the bytes the kernel must at least read and write (packed weights, X and Y).
+  static func derivedMetrics(_ r: RunResult, layer: TrainedLayer, batch: Int, block: BlockShape?)
+    -> [String: Double]
+  {
+    guard let median = r.medianSeconds, median > 0 else { return [:] }
+    let calls = Double(max(r.callsCounted, 1))
+    var counters: [String: Double] = [:]
+    for c in r.counters where c.available {
+      if let v = c.value { counters[c.name] = Double(v) / calls }
+    }
+    let macs = Double(layer.kept.kept * batch)
+    let bytes = Double(storedBytes(layer, block: block) + (layer.cols + layer.rows) * batch * 4)
+    return DerivedMetrics.compute(
+      counters: counters, macs: macs, seconds: median, bytesMoved: bytes)
   }
 
   private func measure(

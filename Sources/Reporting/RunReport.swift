@@ -178,9 +178,17 @@ public struct RunReport {
     doc.paragraph(
       "Per call of each layer's best variant. `sde MACs` is the runner's own software-defined PAPI counter "
         + "(multiply-adds the kernel executed), read through a PAPI EventSet; it must equal kept × batch. "
-        + "Hardware events that could not be read here show why.")
-    let eventNames = Array(Set(trials.flatMap { $0.layers.flatMap { $0.counters.map(\.name) } }))
+        + "Only events that could be read are columns; the others are listed with PAPI's reason under "
+        + "Environment. Counter values have the measured cost of starting and stopping them subtracted."
+    )
+    let eventNames = Array(
+      Set(trials.flatMap { $0.layers.flatMap { $0.counters.filter(\.available).map(\.name) } })
+    ).sorted()
+    let derivedNames = Array(Set(trials.flatMap { $0.layers.flatMap { ($0.derived ?? [:]).keys } }))
       .sorted()
+    let hasCold = trials.contains { $0.layers.contains { $0.bestColdMedianSeconds != nil } }
+    let simEvents = ["Ir", "D1mr", "D1mw", "DLmr", "DLmw"]
+    let hasSim = trials.contains { $0.layers.contains { $0.simulated != nil } }
     var counterRows: [[String]] = []
     for t in trials {
       for l in t.layers {
@@ -189,13 +197,32 @@ public struct RunReport {
           let c = l.counters.first { $0.name == name }
           row.append(c.map { $0.available ? ($0.value.map(String.init) ?? "") : "n/a" } ?? "")
         }
+        for name in derivedNames {
+          row.append(l.derived?[name].map { String(format: "%.3g", $0) } ?? "")
+        }
+        if hasCold { row.append(fmtTime(l.bestColdMedianSeconds)) }
+        if hasSim {
+          for e in simEvents {
+            row.append(l.simulated?.perCall[e].map { String(format: "%.0f", $0) } ?? "")
+          }
+        }
+        if hasCold || hasSim { row.append(l.extraMeasurementNote ?? "") }
         counterRows.append(row)
       }
     }
-    if !eventNames.isEmpty {
+    var header = ["trial", "seed", "layer"] + eventNames + derivedNames
+    if hasCold { header.append("cold median (caches flushed)") }
+    if hasSim { header += simEvents.map { "\($0)/call (simulated)" } }
+    if hasCold || hasSim { header.append("note") }
+    if header.count > 3 {
       doc.table(
-        ["trial", "seed", "layer"] + eventNames, counterRows,
-        alignRight: Set(3..<(3 + eventNames.count)))
+        header, counterRows, alignRight: Set(3..<(header.count - (hasCold || hasSim ? 1 : 0))))
+    }
+    if hasSim {
+      doc.paragraph(
+        "Simulated columns come from valgrind's cachegrind (a model of the caches, not the CPU): the kernel "
+          + "built with -march=x86-64-v3 -mno-fma, cost per call = (run with n calls − run with 0 calls) / n."
+      )
     }
 
     doc.heading("Environment")
@@ -214,6 +241,10 @@ public struct RunReport {
       "PAPI: \(env.papiVersion ?? "not available"); SDE counter works: \(env.sdeWorks ? "yes" : "no")",
     ]
     for c in env.papiComponents ?? [] { envItems.append("PAPI component \(c)") }
+    for p in env.eventPasses ?? [] { envItems.append("event pass: " + p.joined(separator: ", ")) }
+    for e in env.eventsLeftOut ?? [] {
+      envItems.append("event \(e.name): left out — \(e.reason ?? "")")
+    }
     for e in env.events {
       envItems.append(
         "event \(e.name): "

@@ -31,6 +31,10 @@ public struct EnvironmentInfo: Codable, Sendable {
   /// derived from their spread: the smallest relative difference blkrew calls real.
   public var timingNoiseRunMedians: [Double]? = nil
   public var timingNoiseMinEffect: Double? = nil
+  /// The events measured, in passes (one runner pass per group), as planned for this platform,
+  /// and the events left out with why.
+  public var eventPasses: [[String]]? = nil
+  public var eventsLeftOut: [CounterReading]? = nil
   public init(
     hostname: String, cpuModel: String, cpuFlags: [String], cores: Int, memoryBytes: UInt64,
     kernel: String, virtualization: String, governor: String?, compiler: String,
@@ -70,6 +74,8 @@ public struct EnvironmentInfo: Codable, Sendable {
     case papiComponents = "papi_components"
     case timingNoiseRunMedians = "timing_noise_run_medians_s"
     case timingNoiseMinEffect = "timing_noise_min_effect"
+    case eventPasses = "event_passes"
+    case eventsLeftOut = "events_left_out"
   }
 }
 

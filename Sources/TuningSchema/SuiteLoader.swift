@@ -136,6 +136,13 @@ public enum SuiteLoader {
       return v
     }
 
+    func bool(_ node: Node, _ key: String) throws -> Bool {
+      guard case .scalar = node, let v = node.bool else {
+        throw fail(node, "'\(key)' must be true or false")
+      }
+      return v
+    }
+
     func list(_ node: Node, _ key: String) throws -> [Node] {
       guard case .sequence(let seq) = node else { throw fail(node, "'\(key)' must be a list") }
       guard !seq.isEmpty else { throw fail(node, "'\(key)' must not be empty") }
@@ -293,6 +300,8 @@ public enum SuiteLoader {
           n, "kernels",
           allowed: [
             "compiler", "flags", "events", "min_repeats", "max_repeats", "warmup", "budget_s",
+            "cold",
+            "simulate", "wait_idle_s",
           ])
         if let v = s["compiler"] {
           spec.kernels.compiler = try string(v, "kernels.compiler")
@@ -315,6 +324,7 @@ public enum SuiteLoader {
             throw fail(v, "'kernels.events' must be a list")
           }
           spec.kernels.events = try seq.map { try string($0, "kernels.events") }
+          spec.kernels.autoEvents = false
         }
         if let v = s["min_repeats"] {
           spec.kernels.minRepeats = try int(v, "kernels.min_repeats", min: 1)
@@ -323,6 +333,11 @@ public enum SuiteLoader {
           spec.kernels.maxRepeats = try int(v, "kernels.max_repeats", min: 1)
         }
         if let v = s["warmup"] { spec.kernels.warmup = try int(v, "kernels.warmup", min: 0) }
+        if let v = s["cold"] { spec.kernels.cold = try bool(v, "kernels.cold") }
+        if let v = s["simulate"] { spec.kernels.simulate = try bool(v, "kernels.simulate") }
+        if let v = s["wait_idle_s"] {
+          spec.kernels.waitIdleSeconds = try double(v, "kernels.wait_idle_s", min: 0)
+        }
         if let v = s["budget_s"] {
           spec.kernels.budgetSeconds = try double(v, "kernels.budget_s", min: 0)
         }

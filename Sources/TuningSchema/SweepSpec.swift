@@ -145,10 +145,24 @@ public struct KernelSpec: Codable, Hashable, Sendable {
   public var warmup: Int = 3
   /// Seconds of timed repeats per variant once `min_repeats` are done.
   public var budgetSeconds: Double = 0.3
+  /// True unless the suite lists `events`: the events are then chosen per platform (presets the
+  /// CPU has, the platform's native events, the SDE counter, perf software events) and split into
+  /// passes by the counters the PMU has (KernelRun's EventPlan).
+  public var autoEvents: Bool = true
+  /// Also time each layer's best variant with the caches flushed before every sample.
+  public var cold: Bool = false
+  /// Also run each layer's best variant under cachegrind (instruction counts and simulated cache
+  /// misses; built with -march=x86-64-v3 -mno-fma), labelled simulated.
+  public var simulate: Bool = false
+  /// Seconds the runner waits for the other CPUs to go idle before measuring (then it warns).
+  public var waitIdleSeconds: Double = 0
   public init() {}
   enum CodingKeys: String, CodingKey {
     case compiler, flags, events, warmup
     case budgetSeconds = "budget_s"
+    case autoEvents = "auto_events"
+    case cold, simulate
+    case waitIdleSeconds = "wait_idle_s"
     case minRepeats = "min_repeats"
     case maxRepeats = "max_repeats"
   }

@@ -181,6 +181,15 @@ public struct LayerLatency: Codable, Hashable, Sendable {
   public var bestCIHigh: Double? = nil
   /// Other variants at the latency batch that the comparison test cannot tell from the best.
   public var tiedVariantIDs: [String]? = nil
+  /// Metrics derived from the best variant's counters and time (IPC, misses per 1k instructions,
+  /// GFLOP/s of the kept multiply-adds, bytes per FLOP), only those whose inputs were measured.
+  public var derived: [String: Double]? = nil
+  /// The best variant timed with the caches flushed before every sample (suite `kernels.cold`).
+  public var bestColdMedianSeconds: Double? = nil
+  /// The best variant's simulated cost per call under cachegrind (suite `kernels.simulate`).
+  public var simulated: SimulatedCost? = nil
+  /// Why the cold or simulated measurement is missing, when it was asked for.
+  public var extraMeasurementNote: String? = nil
   public init(
     layer: String, workloadID: String, format: KernelFormat, rows: Int, cols: Int, kept: Int,
     variants: [VariantSummary], bestVariantID: String?, bestMedianSeconds: Double?,
@@ -205,6 +214,9 @@ public struct LayerLatency: Codable, Hashable, Sendable {
     case bestCILow = "best_ci_low_s"
     case bestCIHigh = "best_ci_high_s"
     case tiedVariantIDs = "tied_variant_ids"
+    case derived, simulated
+    case bestColdMedianSeconds = "best_cold_median_s"
+    case extraMeasurementNote = "extra_measurement_note"
   }
 }
 
