@@ -1,0 +1,37 @@
+import Tensors
+
+/// One weight matrix in the GEMM view that pruning and the kernels work on: `parameter.value.data`
+/// is row-major `[rows, cols]` — Linear `[out, in]`, Conv2d `[Cout, Cin*kh*kw]` (PyTorch's
+/// `[Cout, Cin, kh, kw]` flattened, same memory), GRU/LSTM `weight_ih_l0 [3H or 4H, in]` and
+/// `weight_hh_l0 [.., H]`.
+public struct GEMMWeight {
+  /// The checkpoint name of the weight without `.weight` (`fc1`, `features.0`,
+  /// `gru.weight_ih_l0` keeps its full name since PyTorch names it so).
+  public let name: String
+  public let parameter: Parameter
+  public let rows: Int
+  public let cols: Int
+
+  public init(name: String, parameter: Parameter, rows: Int, cols: Int) {
+    precondition(parameter.value.count == rows * cols, "GEMMWeight \(name): \(parameter.value.shape) is not \(rows)x\(cols)")
+    self.name = name
+    self.parameter = parameter
+    self.rows = rows
+    self.cols = cols
+  }
+}
+
+/// A model the sweep can train and prune: a `Module` that lists its GEMM-view weights in
+/// forward order (the first is the "first layer", the last the "last layer" of a suite's
+/// `keep_dense`).
+public protocol Network: Module {
+  var gemmWeights: [GEMMWeight] { get }
+}
+
+extension MLP: Network {
+  public var gemmWeights: [GEMMWeight] {
+    linearLayers.map { name, layer in
+      GEMMWeight(name: name, parameter: layer.weight, rows: layer.outFeatures, cols: layer.inFeatures)
+    }
+  }
+}
