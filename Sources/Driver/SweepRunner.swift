@@ -46,8 +46,17 @@ public struct SweepRunner {
     public var seconds: Double
     /// True when Ctrl-C (or SIGTERM) ended the sweep before every trial ran.
     public var interrupted = false
+    /// The harness's own share of the trials' wall time (not data, training, builds, measuring
+    /// or lock waits), and data loading's share.
+    public var harnessOverhead: Double? = nil
+    public var dataLoading: Double? = nil
+    /// Seconds before the first trial (suite, run directory, environment probe and calibration).
+    public var setupSeconds: Double? = nil
     enum CodingKeys: String, CodingKey {
       case trials, ok, failed, skipped, seconds, interrupted
+      case harnessOverhead = "harness_overhead"
+      case dataLoading = "data_loading"
+      case setupSeconds = "setup_s"
       case runDirectory = "run_directory"
     }
   }
@@ -76,14 +85,33 @@ public struct SweepRunner {
     }
     var pool = WorkerPool(
       run: run, suite: suite, trials: Self.plan(suite), workers: max(1, workers),
-      executable: Self.executablePath(),
-      progress: progress)
+      executable: Self.executablePath())
+    let setup = Date().timeIntervalSince(start)
     var summary = try pool.runAll()
     summary.seconds = Date().timeIntervalSince(start)
+    // Where the trials' time went: the harness's own share is what is neither data loading,
+    // training, building, measuring nor waiting for the measurement lock.
+    let timed = run.trials().compactMap { r in r.timing.map { (r.seconds, $0) } }
+    let total = timed.reduce(0) { $0 + $1.0 }
+    if total > 0 {
+      let other = timed.reduce(0) { $0 + $1.1.other }
+      let data = timed.reduce(0) { $0 + $1.1.data }
+      summary.harnessOverhead = other / total
+      summary.dataLoading = data / total
+    }
+    summary.setupSeconds = setup
     progress(
       "done: \(summary.ok) ok, \(summary.failed) not ok, \(summary.skipped) already done"
         + (summary.interrupted ? ", interrupted (rerun the same command to resume)" : "")
         + ", \(String(format: "%.0f", summary.seconds)) s")
+    if let h = summary.harnessOverhead, let d = summary.dataLoading {
+      progress(
+        String(
+          format:
+            "time: harness overhead %.2f%% of trial time, data loading %.1f%%; run setup %.1f s",
+          h * 100,
+          d * 100, setup))
+    }
     return summary
   }
 

@@ -16,9 +16,22 @@ import TuningSchema
 /// generates, builds, verifies and measures the kernels of every layer, and writes
 /// `trials/<id>.json` atomically. Every failure of the trial itself is written as its status; only
 /// an unusable run directory is thrown.
+/// Accumulates a trial's seconds by category (a class: the executor's helpers add to it).
+final class TimingLedger: @unchecked Sendable {
+  var timing = TrialTiming()
+  func time<T>(_ keyPath: WritableKeyPath<TrialTiming, Double>, _ body: () throws -> T) rethrows
+    -> T
+  {
+    let t0 = ChildProcess.monotonicSeconds()
+    defer { timing[keyPath: keyPath] += ChildProcess.monotonicSeconds() - t0 }
+    return try body()
+  }
+}
+
 public struct TrialExecutor {
   public let run: RunDirectory
   public let trialID: String
+  let ledger = TimingLedger()
   /// Progress lines with the seconds since the trial started (the parent keeps them in
   /// `logs/<trial>.log`).
   public let log: @Sendable (String) -> Void
@@ -53,6 +66,11 @@ public struct TrialExecutor {
       record.reason = "\(error)"
     }
     record.seconds = Date().timeIntervalSince(start)
+    var timing = ledger.timing
+    timing.other = max(
+      0,
+      record.seconds - timing.data - timing.train - timing.build - timing.measure - timing.waiting)
+    record.timing = timing
     record.finishedAt = ISO8601DateFormatter().string(from: Date())
     try run.writeTrial(record)
     log("trial \(trialID) \(record.status.rawValue)" + (record.reason.map { ": \($0)" } ?? ""))
@@ -63,23 +81,28 @@ public struct TrialExecutor {
     record: inout TrialRecord
   ) throws {
     BLAS.setThreads(1)
-    let data = try DataLoading.load(config)
+    let data = try ledger.time(\.data) { try DataLoading.load(config) }
     log(
       "data: \(data.train.count) train, \(data.validation.count) validation, \(data.test.count) test images"
     )
     // Training holds the machine-wide measurement lock shared, letting go between epochs.
     let lock = MeasurementLock()
-    var compute: MeasurementLock.Hold? = lock.acquire(exclusive: false)
+    var compute: MeasurementLock.Hold? = ledger.time(\.waiting) { lock.acquire(exclusive: false) }
     defer { compute?.release() }
     var trainer = TrialTrainer(config: config, data: data, progress: log)
-    trainer.epochBoundary = {
+    trainer.epochBoundary = { [ledger] in
       compute?.release()
+      // Waiting here is time another worker measures; it is not training time.
+      let t0 = ChildProcess.monotonicSeconds()
       compute = lock.acquire(exclusive: false)
+      let waited = ChildProcess.monotonicSeconds() - t0
+      ledger.timing.waiting += waited
+      ledger.timing.train -= waited
     }
     let trained: TrainedModel
     switch config.kind {
     case .dense:
-      trained = try trainer.trainDense()
+      trained = try ledger.time(\.train) { try trainer.trainDense() }
     case .pruned:
       let denseID = config.denseBaseline.id
       let ckpt = run.checkpointPath(denseID)
@@ -91,7 +114,7 @@ public struct TrialExecutor {
       let model = TrialTrainer.makeModel(config.model, seed: UInt64(config.seed))
       let state = try Safetensors.read(URL(fileURLWithPath: ckpt))
       try model.loadState(state.tensors)
-      trained = try trainer.trainPruned(from: model)
+      trained = try ledger.time(\.train) { try trainer.trainPruned(from: model) }
     }
     try Safetensors.write(
       trained.model.stateTensors(),
@@ -245,7 +268,7 @@ public struct TrialExecutor {
       if suite.kernels.cold {
         var coldSettings = settings
         coldSettings.flushCache = true
-        let cold = MeasurementLock().with(exclusive: true) {
+        let cold = measuring {
           LocalRunner(settings: coldSettings).run(
             binaryPath: "\(run.buildDir)/\(best.variantID)/runner", workloadFile: workloadFile,
             variant: best.variant, timeout: 120)
@@ -293,16 +316,20 @@ public struct TrialExecutor {
     var simVariant = variant
     simVariant.flags = LocalBuilder.simulationFlags
     let builder = LocalBuilder(workDirectory: URL(fileURLWithPath: run.buildDir))
-    let built = MeasurementLock().with(exclusive: false) {
-      builder.build(KernelGenerator.generate(simVariant))
-    }
+    let built = building { builder.build(KernelGenerator.generate(simVariant)) }
     guard built.ok, let binary = built.binaryPath else {
       return .failure(SimulationError(description: "simulation build failed"))
     }
     do {
+      // Simulation is deterministic, so it needs no quiet machine, but it computes: it holds the
+      // lock shared so that no other worker's timing runs meanwhile.
+      let hold = ledger.time(\.waiting) { MeasurementLock().acquire(exclusive: false) }
+      defer { hold.release() }
       return .success(
-        try cachegrind.simulate(binaryPath: binary, workloadFile: workloadFile, variant: simVariant)
-      )
+        try ledger.time(\.measure) {
+          try cachegrind.simulate(
+            binaryPath: binary, workloadFile: workloadFile, variant: simVariant)
+        })
     } catch {
       return .failure(SimulationError(description: "\(error)"))
     }
@@ -330,8 +357,7 @@ public struct TrialExecutor {
     layer: TrainedLayer,
     mask: [UInt8]
   ) -> RunResult {
-    let lock = MeasurementLock()
-    let built = lock.with(exclusive: false) { builder.build(KernelGenerator.generate(variant)) }
+    let built = building { builder.build(KernelGenerator.generate(variant)) }
     guard built.ok, let binary = built.binaryPath else {
       return RunResult.failed(variant, .buildFailed, message: String(built.log.suffix(2000)))
     }
@@ -343,8 +369,24 @@ public struct TrialExecutor {
         return RunResult.failed(variant, .runFailed, message: "cannot write workload: \(error)")
       }
     }
-    return runner.run(
-      binaryPath: binary, workloadFile: workloadFile, variant: variant, timeout: 120)
+    return measuring {
+      runner.run(binaryPath: binary, workloadFile: workloadFile, variant: variant, timeout: 120)
+    }
+  }
+
+  /// Runs a build holding the machine-wide lock shared; lock waits and build time are booked.
+  func building<T>(_ body: () -> T) -> T {
+    let hold = ledger.time(\.waiting) { MeasurementLock().acquire(exclusive: false) }
+    defer { hold.release() }
+    return ledger.time(\.build, body)
+  }
+
+  /// Runs a measurement holding the machine-wide lock exclusively (nothing else of blkrew computes
+  /// meanwhile); lock waits and measuring time are booked.
+  func measuring<T>(_ body: () -> T) -> T {
+    let hold = ledger.time(\.waiting) { MeasurementLock().acquire(exclusive: true) }
+    defer { hold.release() }
+    return ledger.time(\.measure, body)
   }
 }
 

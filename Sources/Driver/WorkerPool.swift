@@ -1,3 +1,4 @@
+import Analysis
 import ChildProcesses
 import Foundation
 import ResultStore
@@ -19,7 +20,6 @@ struct WorkerPool {
   let trials: [TrialConfig]
   let workers: Int
   let executable: String
-  let progress: (String) -> Void
 
   private struct Running {
     var config: TrialConfig
@@ -31,6 +31,8 @@ struct WorkerPool {
   }
 
   mutating func runAll() throws -> SweepRunner.Summary {
+    var display = ProgressDisplay(write: { FileHandle.standardError.write(Data($0.utf8)) })
+    var durations: [Double] = []
     var summary = SweepRunner.Summary(
       runDirectory: run.path, trials: trials.count, ok: 0, failed: 0, skipped: 0, seconds: 0)
     var pending: [Int] = []
@@ -38,7 +40,7 @@ struct WorkerPool {
       if let done = run.trial(t.id) {
         summary.skipped += 1
         if done.status == .ok { summary.ok += 1 } else { summary.failed += 1 }
-        progress("\(tag(i)): already done (\(done.status.rawValue)), skipped")
+        display.event("\(tag(i)): already done (\(done.status.rawValue)), skipped")
       } else {
         pending.append(i)
       }
@@ -50,16 +52,17 @@ struct WorkerPool {
     var interrupts = 0
     var waitingNoted = Set<Int>()
     var lastHeartbeat = ChildProcess.monotonicSeconds()
+    var lastRefresh = 0.0
     while true {
       // Signals: drain on the first, stop on the second.
       while Interrupts.count - interruptsBefore > interrupts {
         interrupts += 1
         if interrupts == 1 {
-          progress(
+          display.event(
             "interrupted: finishing \(running.count) running trial(s); press Ctrl-C again to stop now"
           )
         } else {
-          progress(
+          display.event(
             "stopping now: killing \(running.count) running trial(s); they will run again on resume"
           )
           for r in running {
@@ -80,6 +83,8 @@ struct WorkerPool {
         let w = waitpid(r.pid, &status, WNOHANG)
         if w == r.pid {
           let record = finish(r, status: status)
+          display.event(outcomeLine(r, record))
+          durations.append(ChildProcess.monotonicSeconds() - r.started)
           r.claim.release()
           if record.status == .ok { summary.ok += 1 } else { summary.failed += 1 }
           continue
@@ -104,7 +109,7 @@ struct WorkerPool {
           let t = trials[i]
           if run.trial(t.id) != nil {  // finished by another process meanwhile
             if run.trial(t.id)?.status == .ok { summary.ok += 1 } else { summary.failed += 1 }
-            progress("\(tag(i)): finished by another worker")
+            display.event("\(tag(i)): finished by another worker")
             continue
           }
           guard running.count < workers, isReady(t) else {
@@ -113,7 +118,7 @@ struct WorkerPool {
           }
           guard let claim = TrialClaim.acquire(t.id, in: run, info: ["executor": "local"]) else {
             if waitingNoted.insert(i).inserted {
-              progress("\(tag(i)): claimed by another live process; waiting")
+              display.event("\(tag(i)): claimed by another live process; waiting")
             }
             remaining.append(i)
             continue
@@ -126,7 +131,7 @@ struct WorkerPool {
               Running(
                 config: t, index: i, pid: pid, claim: claim,
                 started: ChildProcess.monotonicSeconds()))
-            progress("\(tag(i)): running (log: \(run.trialLogPath(t.id)))")
+            display.event("\(tag(i)): running (log: \(run.trialLogPath(t.id)))")
           } catch {
             var r = TrialRecord(trialID: t.id, config: t, status: .failed)
             r.reason = "\(error)"
@@ -139,8 +144,26 @@ struct WorkerPool {
         pending = remaining
       }
       if running.isEmpty && (pending.isEmpty || interrupts > 0) { break }
+      let now = ChildProcess.monotonicSeconds()
+      if now - lastRefresh >= 1 {
+        lastRefresh = now
+        let remaining = pending.count + running.count
+        let eta =
+          durations.isEmpty
+          ? nil
+          : durations.reduce(0, +) / Double(durations.count) * Double(remaining) / Double(workers)
+        display.refresh(
+          workers: running.map {
+            .init(
+              label: tag($0.index), logPath: run.trialLogPath($0.config.id), started: $0.started)
+          },
+          done: summary.ok + summary.failed, failed: summary.failed, total: trials.count,
+          front: frontSize(), eta: eta,
+          now: now)
+      }
       usleep(20_000)
     }
+    display.clear()
     summary.interrupted = interrupts > 0 && !pending.isEmpty
     return summary
   }
@@ -158,10 +181,7 @@ struct WorkerPool {
   /// the outcome.
   private func finish(_ r: Running, status: Int32) -> TrialRecord {
     let seconds = ChildProcess.monotonicSeconds() - r.started
-    if let record = run.trial(r.config.id) {
-      report(r, record)
-      return record
-    }
+    if let record = run.trial(r.config.id) { return record }
     let exited = (status & 0x7f) == 0
     let log = (try? String(contentsOfFile: run.trialLogPath(r.config.id), encoding: .utf8)) ?? ""
     let lastLine = log.split(separator: "\n").last.map(String.init) ?? ""
@@ -181,15 +201,24 @@ struct WorkerPool {
     rec.seconds = seconds
     rec.finishedAt = ISO8601DateFormatter().string(from: Date())
     try? run.writeTrial(rec)
-    report(r, rec)
     return rec
   }
 
-  private func report(_ r: Running, _ record: TrialRecord) {
+  private func outcomeLine(_ r: Running, _ record: TrialRecord) -> String {
     let acc = record.accuracy.map { String(format: "accuracy %.4f", $0) } ?? ""
     let lat = record.latencySeconds.map { String(format: ", latency %.2f µs", $0 * 1e6) } ?? ""
-    progress(
+    return
       "\(tag(r.index)): \(record.status.rawValue) \(acc)\(lat) (\(String(format: "%.1f", record.seconds)) s)"
-        + (record.reason.map { " — \($0)" } ?? ""))
+      + (record.reason.map { " — \($0)" } ?? "")
+  }
+
+  /// Trials on the Pareto front of (accuracy, latency) among this run's finished ones.
+  private func frontSize() -> Int {
+    let ok = run.trials().filter {
+      $0.status == .ok && $0.accuracy != nil && $0.latencySeconds != nil
+    }
+    return Pareto.front(
+      ok.map { [$0.accuracy!, $0.latencySeconds!] }, directions: [.higherIsBetter, .lowerIsBetter]
+    ).count
   }
 }

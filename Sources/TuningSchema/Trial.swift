@@ -220,6 +220,27 @@ public struct LayerLatency: Codable, Hashable, Sendable {
   }
 }
 
+/// Where a trial's wall time went, in seconds. `other` is the harness itself (process start,
+/// reading the run, checkpoints, records): what DESIGN asks to keep under 2%.
+public struct TrialTiming: Codable, Hashable, Sendable {
+  public var data: Double = 0
+  public var train: Double = 0
+  public var build: Double = 0
+  public var measure: Double = 0
+  /// Waiting for the machine-wide measurement lock held by another worker.
+  public var waiting: Double = 0
+  public var other: Double = 0
+  public init() {}
+  enum CodingKeys: String, CodingKey {
+    case data = "data_s"
+    case train = "train_s"
+    case build = "build_s"
+    case measure = "measure_s"
+    case waiting = "waiting_s"
+    case other = "other_s"
+  }
+}
+
 /// A finished trial: the file `trials/<trial id>.json` (DESIGN.md section 9).
 public struct TrialRecord: Codable, Sendable {
   public static let currentSchemaVersion = 1
@@ -242,6 +263,7 @@ public struct TrialRecord: Codable, Sendable {
   public var reason: String?
   public var seconds: Double
   public var finishedAt: String
+  public var timing: TrialTiming? = nil
   public init(trialID: String, config: TrialConfig, status: TrialStatus) {
     self.trialID = trialID
     self.config = config
@@ -260,6 +282,7 @@ public struct TrialRecord: Codable, Sendable {
     case latencySeconds = "latency_s"
     case sizeBytes = "size_bytes"
     case finishedAt = "finished_at"
+    case timing
   }
 
   /// Accuracy right after the hard prune (before retraining), when recorded.

@@ -89,9 +89,12 @@ struct Sweep: ParsableCommand {
         let manifest: RunManifest
         do { manifest = try run.readManifest() } catch { throw DriverError.badData("\(error)") }
         let planned = SweepRunner.plan(manifest.suite)
-        var counts: [String: Int] = ["pending": 0]
+        var counts: [String: Int] = ["pending": 0, "running": 0]
         for t in planned {
-          counts[run.trial(t.id)?.status.rawValue ?? "pending", default: 0] += 1
+          let state =
+            run.trial(t.id)?.status.rawValue
+            ?? (TrialClaim.isHeld(t.id, in: run) ? "running" : "pending")
+          counts[state, default: 0] += 1
         }
         if json {
           struct StatusJSON: Encodable {
@@ -104,7 +107,8 @@ struct Sweep: ParsableCommand {
           print(String(decoding: data, as: UTF8.self))
         } else {
           print("\(manifest.suite.name) \(manifest.runID): \(planned.count) trials")
-          for (k, v) in counts.sorted(by: { $0.key < $1.key }) where v > 0 || k == "pending" {
+          for (k, v) in counts.sorted(by: { $0.key < $1.key })
+          where v > 0 || k == "pending" || k == "running" {
             print("  \(k): \(v)")
           }
         }
