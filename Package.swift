@@ -75,6 +75,7 @@ let package = Package(
       exclude: ["Fixtures"]),
     .testTarget(name: "SchemaTests", dependencies: ["TuningSchema"]),
     .testTarget(name: "PruningTests", dependencies: ["Pruning", "Tensors", "TuningSchema"]),
+    .testTarget(name: "SearchTests", dependencies: ["Search", "TuningSchema"]),
     .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "TuningSchema"]),
     .testTarget(name: "EndToEndTests", dependencies: ["TuningSchema", "ChildProcesses"]),
   ]

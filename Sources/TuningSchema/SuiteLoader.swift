@@ -40,29 +40,97 @@ public enum SuiteLoader {
     "-fomit-frame-pointer", "-std=", "-g", "-mprefer-vector-width=",
   ]
 
+  /// Loads a suite file, resolving `include:` (a path or a list of paths relative to the
+  /// including file; fragments are conventionally named `*.inc.yaml`). Included mappings are merged
+  /// in order, deep for nested mappings, and the including file's own keys override them; lists
+  /// are replaced, not concatenated. Every file is checked on its own first, so an error in a
+  /// fragment names the fragment and its line.
   public static func load(path: String) throws -> SweepSpec {
-    guard FileManager.default.fileExists(atPath: path) else {
-      throw SuiteError(file: path, line: nil, message: "no such file")
+    let (root, included) = try tree(path: path, chain: [])
+    var p = Parser(file: path)
+    if included {
+      // Keys and types were checked per file; what remains (required keys, cross-key rules) is
+      // about the merged suite, whose lines come from several files.
+      p.lineless = true
     }
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw SuiteError(file: path, line: nil, message: "cannot read file")
-    }
-    return try parse(String(decoding: data, as: UTF8.self), file: path)
+    return try p.suite(root)
   }
 
   public static func parse(_ text: String, file: String) throws -> SweepSpec {
-    let root: Node
+    let root = try compose(text, file: file)
+    var p = Parser(file: file)
+    return try p.suite(root)
+  }
+
+  static func compose(_ text: String, file: String) throws -> Node {
     do {
       guard let node = try Yams.compose(yaml: text) else {
         throw SuiteError(file: file, line: nil, message: "empty suite")
       }
-      root = node
+      return node
     } catch let error as YamlError {
       throw SuiteError(
         file: file, line: yamlLine(error), message: "bad YAML: \(yamlProblem(error))")
     }
-    var p = Parser(file: file)
-    return try p.suite(root)
+  }
+
+  /// The node tree of `path` with its includes merged in; true when it had includes.
+  static func tree(path: String, chain: [String]) throws -> (Node, Bool) {
+    guard FileManager.default.fileExists(atPath: path) else {
+      throw SuiteError(file: chain.last ?? path, line: nil, message: chain.isEmpty ? "no such file" : "included file \(path) does not exist")
+    }
+    let canonical = URL(fileURLWithPath: path).standardizedFileURL.path
+    guard !chain.contains(canonical) else {
+      throw SuiteError(file: path, line: nil, message: "include cycle: \((chain + [canonical]).joined(separator: " -> "))")
+    }
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw SuiteError(file: path, line: nil, message: "cannot read file")
+    }
+    let node = try compose(String(decoding: data, as: UTF8.self), file: path)
+    guard case .mapping(let mapping) = node, let includeNode = mapping["include"] else { return (node, false) }
+    var paths: [String] = []
+    switch includeNode {
+    case .scalar(let s): paths = [s.string]
+    case .sequence(let seq): paths = seq.compactMap(\.string)
+    default: break
+    }
+    guard !paths.isEmpty, paths.allSatisfy({ !$0.isEmpty }) else {
+      throw SuiteError(file: path, line: includeNode.mark?.line, message: "'include' must be a path or a list of paths")
+    }
+    let own = Node.mapping(Node.Mapping(mapping.filter { $0.key.string != "include" }))
+    // This file's own keys and values, checked without requiring the keys it may inherit.
+    var partial = Parser(file: path)
+    partial.partial = true
+    _ = try partial.suite(own)
+    let dir = (path as NSString).deletingLastPathComponent
+    var merged = Node.mapping(Node.Mapping([]))
+    for inc in paths {
+      let incPath = inc.hasPrefix("/") ? inc : (dir.isEmpty ? inc : "\(dir)/\(inc)")
+      let (incNode, _) = try tree(path: incPath, chain: chain + [canonical])
+      var fragment = Parser(file: incPath)
+      fragment.partial = true
+      _ = try fragment.suite(incNode)
+      merged = merge(merged, incNode)
+    }
+    return (merge(merged, own), true)
+  }
+
+  /// `overlay` over `base`: mappings merge key by key (recursively), anything else is replaced.
+  static func merge(_ base: Node, _ overlay: Node) -> Node {
+    guard case .mapping(let b) = base, case .mapping(let o) = overlay else { return overlay }
+    var pairs: [(Node, Node)] = []
+    var seen = Set<String>()
+    for (k, v) in b {
+      let key = k.string ?? ""
+      if let ov = o[key] {
+        pairs.append((k, merge(v, ov)))
+      } else {
+        pairs.append((k, v))
+      }
+      seen.insert(key)
+    }
+    for (k, v) in o where !seen.contains(k.string ?? "") { pairs.append((k, v)) }
+    return .mapping(Node.Mapping(pairs, o.tag, o.style, o.mark))
   }
 
   static func yamlLine(_ e: YamlError) -> Int? {
@@ -87,9 +155,15 @@ public enum SuiteLoader {
 
   private struct Parser {
     let file: String
+    /// Checking one file of several: inherited keys may be missing, cross-key rules wait.
+    var partial = false
+    /// Checking a merged tree: node lines may belong to other files, so none is given.
+    var lineless = false
+
+    init(file: String) { self.file = file }
 
     func fail(_ node: Node?, _ message: String) -> SuiteError {
-      SuiteError(file: file, line: node?.mark?.line, message: message)
+      SuiteError(file: file, line: lineless ? nil : node?.mark?.line, message: message)
     }
 
     /// The mapping's entries by key, rejecting keys not in `allowed`.
@@ -166,12 +240,20 @@ public enum SuiteLoader {
       let keys = [
         "schema_version", "name", "model", "dataset", "subset", "phases", "training", "scheme",
         "regularizer", "blocks", "rates", "keep_dense", "latency", "kernels", "seeds",
-        "trial_timeout_s",
+        "trial_timeout_s", "search",
       ]
-      let e = try entries(root, "suite", allowed: keys)
+      var e = try entries(root, "suite", allowed: keys)
+      let placeholders: [String: Node] = [
+        "schema_version": Node(String(SweepSpec.currentSchemaVersion), Tag(.int)), "name": "partial",
+        "model": Node(Catalog.models[0]), "dataset": Node(Catalog.datasets[0]), "blocks": ["1x1"],
+        "rates": [Node("1", Tag(.int))],
+      ]
       for required in ["schema_version", "name", "model", "dataset", "blocks", "rates"]
       where e[required] == nil {
-        throw fail(root, "missing required key '\(required)'")
+        guard partial, let stand = placeholders[required] else {
+          throw fail(root, "missing required key '\(required)'")
+        }
+        e[required] = stand
       }
       let version = try int(e["schema_version"]!, "schema_version", min: 1)
       guard version == SweepSpec.currentSchemaVersion else {
@@ -341,8 +423,17 @@ public enum SuiteLoader {
         if let v = s["budget_s"] {
           spec.kernels.budgetSeconds = try double(v, "kernels.budget_s", min: 0)
         }
-        guard spec.kernels.maxRepeats >= spec.kernels.minRepeats else {
+        guard partial || spec.kernels.maxRepeats >= spec.kernels.minRepeats else {
           throw fail(n, "'kernels.max_repeats' must be >= 'kernels.min_repeats'")
+        }
+      }
+      if let n = e["search"] {
+        let s = try entries(n, "search", allowed: ["strategy", "trials", "seed"])
+        if let v = s["strategy"] { spec.search.strategy = try oneOf(v, "search.strategy", SearchSpec.Strategy.self) }
+        if let v = s["trials"] { spec.search.trials = try int(v, "search.trials", min: 1) }
+        if let v = s["seed"] { spec.search.seed = try int(v, "search.seed", min: 0) }
+        guard partial || spec.search.strategy != .random || spec.search.trials != nil else {
+          throw fail(n, "'search.trials' is required with strategy random")
         }
       }
       if let n = e["seeds"] {
@@ -351,7 +442,7 @@ public enum SuiteLoader {
       if let n = e["trial_timeout_s"] {
         spec.trialTimeoutSeconds = try double(n, "trial_timeout_s", min: 1)
       }
-      guard spec.subset.train >= spec.training.batchSize else {
+      guard partial || spec.subset.train >= spec.training.batchSize else {
         throw fail(
           e["subset"] ?? root,
           "'subset.train' (\(spec.subset.train)) must be at least 'training.batch_size' (\(spec.training.batchSize))"

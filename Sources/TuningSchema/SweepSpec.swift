@@ -168,6 +168,21 @@ public struct KernelSpec: Codable, Hashable, Sendable {
   }
 }
 
+/// How the trials of a suite are chosen from its grid of (block shape, rate) per seed.
+public struct SearchSpec: Codable, Hashable, Sendable {
+  public enum Strategy: String, Codable, Hashable, Sendable, CaseIterable {
+    /// Every combination.
+    case grid
+    /// `trials` combinations drawn without replacement with `seed`.
+    case random
+  }
+  public var strategy: Strategy = .grid
+  /// Pruned configurations per seed for `random` (the dense baseline is always run).
+  public var trials: Int? = nil
+  public var seed: Int = 0
+  public init() {}
+}
+
 /// A suite: everything a sweep needs. Parsed from `suites/*.yaml` by `SuiteLoader`.
 public struct SweepSpec: Codable, Hashable, Sendable {
   public static let currentSchemaVersion = 1
@@ -187,6 +202,7 @@ public struct SweepSpec: Codable, Hashable, Sendable {
   public var latency = LatencySpec()
   public var kernels = KernelSpec()
   public var seeds: [Int] = [1]
+  public var search = SearchSpec()
   /// Seconds after which one trial is stopped and recorded as timed_out.
   public var trialTimeoutSeconds: Double = 1800
 
@@ -200,7 +216,7 @@ public struct SweepSpec: Codable, Hashable, Sendable {
 
   enum CodingKeys: String, CodingKey {
     case name, model, dataset, subset, phases, training, scheme, regularizer, blocks, rates
-    case latency, kernels, seeds
+    case latency, kernels, seeds, search
     case schemaVersion = "schema_version"
     case keepDense = "keep_dense"
     case trialTimeoutSeconds = "trial_timeout_s"

@@ -121,3 +121,84 @@ import Testing
     #expect(text.contains("\"schema_version\"") && text.contains("\"8x16\""))
   }
 }
+
+@Suite struct SuiteIncludeTests {
+  func dir() -> String {
+    let d = NSTemporaryDirectory() + "blkrew-include-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    try! FileManager.default.createDirectory(atPath: d + "/frag", withIntermediateDirectories: true)
+    return d
+  }
+
+  @Test func includeMergesAndOverrides() throws {
+    let d = dir()
+    defer { try? FileManager.default.removeItem(atPath: d) }
+    try """
+      schema_version: 1
+      model: mlp
+      dataset: fashion-mnist
+      subset: {train: 5000, val: 500}
+      phases: {pretrain_epochs: 4, reg_epochs: 2, retrain_epochs: 1}
+      blocks: [8x16]
+      rates: [2, 4]
+      """.write(toFile: "\(d)/frag/base.inc.yaml", atomically: true, encoding: .utf8)
+    try """
+      include: frag/base.inc.yaml
+      name: child
+      subset: {train: 6000}
+      rates: [8]
+      """.write(toFile: "\(d)/child.yaml", atomically: true, encoding: .utf8)
+    let s = try SuiteLoader.load(path: "\(d)/child.yaml")
+    #expect(s.name == "child")
+    #expect(s.subset.train == 6000 && s.subset.val == 500)  // deep merge of mappings
+    #expect(s.rates == [8])  // lists are replaced
+    #expect(s.blocks == [BlockShape(rows: 8, cols: 16)])
+    #expect(s.phases.pretrainEpochs == 4)
+  }
+
+  @Test func errorsNameTheFileTheyAreIn() throws {
+    let d = dir()
+    defer { try? FileManager.default.removeItem(atPath: d) }
+    try "schema_version: 1\nmodel: mlp\nsubset: {trian: 5}\n".write(
+      toFile: "\(d)/frag/bad.inc.yaml", atomically: true, encoding: .utf8)
+    try "include: frag/bad.inc.yaml\nname: x\ndataset: fashion-mnist\nblocks: [8x16]\nrates: [2]\n".write(
+      toFile: "\(d)/s.yaml", atomically: true, encoding: .utf8)
+    #expect(throws: SuiteError.self) { try SuiteLoader.load(path: "\(d)/s.yaml") }
+    do {
+      _ = try SuiteLoader.load(path: "\(d)/s.yaml")
+    } catch let e as SuiteError {
+      #expect(e.file == "\(d)/frag/bad.inc.yaml")
+      #expect(e.line == 3)
+      #expect(e.message.contains("unknown key 'subset.trian'"))
+    }
+    // A missing required key is about the merged suite.
+    try "include: frag/ok.inc.yaml\nname: x\nblocks: [8x16]\nrates: [2]\n".write(
+      toFile: "\(d)/m.yaml", atomically: true, encoding: .utf8)
+    try "schema_version: 1\nmodel: mlp\n".write(toFile: "\(d)/frag/ok.inc.yaml", atomically: true, encoding: .utf8)
+    do {
+      _ = try SuiteLoader.load(path: "\(d)/m.yaml")
+      Issue.record("expected an error")
+    } catch let e as SuiteError {
+      #expect(e.file == "\(d)/m.yaml" && e.message == "missing required key 'dataset'")
+    }
+  }
+
+  @Test func includeCyclesAndMissingFiles() throws {
+    let d = dir()
+    defer { try? FileManager.default.removeItem(atPath: d) }
+    try "include: b.yaml\nname: a\n".write(toFile: "\(d)/a.yaml", atomically: true, encoding: .utf8)
+    try "include: a.yaml\nname: b\n".write(toFile: "\(d)/b.yaml", atomically: true, encoding: .utf8)
+    do {
+      _ = try SuiteLoader.load(path: "\(d)/a.yaml")
+      Issue.record("expected a cycle error")
+    } catch let e as SuiteError {
+      #expect(e.message.hasPrefix("include cycle"))
+    }
+    try "include: nope.inc.yaml\nname: c\n".write(toFile: "\(d)/c.yaml", atomically: true, encoding: .utf8)
+    do {
+      _ = try SuiteLoader.load(path: "\(d)/c.yaml")
+      Issue.record("expected a missing-include error")
+    } catch let e as SuiteError {
+      #expect(e.message.contains("does not exist"))
+    }
+  }
+}

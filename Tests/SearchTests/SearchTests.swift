@@ -1,0 +1,41 @@
+import Testing
+
+@testable import Search
+import TuningSchema
+
+@Suite struct SearchTests {
+  func suite(_ strategy: SearchSpec.Strategy, trials: Int? = nil, seed: Int = 0) -> SweepSpec {
+    var s = SweepSpec(
+      name: "t", model: "mlp", dataset: "fashion-mnist",
+      blocks: [BlockShape(rows: 8, cols: 16), BlockShape(rows: 16, cols: 32), BlockShape(rows: 4, cols: 4)],
+      rates: [2, 4, 8, 16])
+    s.seeds = [1, 2]
+    s.search.strategy = strategy
+    s.search.trials = trials
+    s.search.seed = seed
+    return s
+  }
+
+  @Test func gridIsDenseFirstThenEveryPair() {
+    let t = GridSearch.trials(for: suite(.grid))
+    #expect(t.count == 2 * (1 + 12))
+    #expect(t[0].kind == .dense && t[13].kind == .dense)
+    #expect(Set(t.map(\.id)).count == t.count)
+  }
+
+  @Test func randomDrawsWithoutReplacementDeterministically() {
+    let a = GridSearch.trials(for: suite(.random, trials: 5, seed: 3))
+    let b = GridSearch.trials(for: suite(.random, trials: 5, seed: 3))
+    let c = GridSearch.trials(for: suite(.random, trials: 5, seed: 4))
+    #expect(a.map(\.id) == b.map(\.id))
+    #expect(a.map(\.id) != c.map(\.id))
+    #expect(a.count == 2 * 6)
+    for seed in [1, 2] {
+      let pruned = a.filter { $0.seed == seed && $0.kind == .pruned }
+      #expect(pruned.count == 5 && Set(pruned.map(\.id)).count == 5)
+      #expect(a.first { $0.seed == seed }?.kind == .dense)
+    }
+    // Asking for more than the grid gives the whole grid.
+    #expect(GridSearch.trials(for: suite(.random, trials: 50)).count == 26)
+  }
+}
