@@ -3,7 +3,7 @@ SWIFT ?= swift
 RELEASE_BIN := .build/release/blkrew
 SUITE ?= suites/quickstart.yaml
 
-.PHONY: setup build demo test bench bench-quick format clean
+.PHONY: setup build demo test bench bench-quick format clean test-slurm
 
 ## setup: install the missing system packages (idempotent).
 setup:
@@ -33,6 +33,11 @@ BENCH_CONFIG ?= release
 bench-quick: setup
 	$(SWIFT) build -c $(BENCH_CONFIG) --product blkrew
 	.build/$(BENCH_CONFIG)/blkrew bench --quick
+
+## test-slurm: the Slurm executor against a throw-away one-node Slurm (installed if missing);
+## prints "skipped: <reason>" and succeeds when Slurm cannot be installed or started here.
+test-slurm: setup
+	@scripts/test-slurm.sh
 
 format:
 	$(SWIFT) format -i -r Sources Tests Package.swift

@@ -11,8 +11,13 @@ public struct SweepRunner {
   public var suitePath: String
   public var resultsDir: String
   public var fresh: Bool
-  /// Trials run at once (each in its own child process).
+  /// Trials run at once (each in its own child process); with Slurm, the most array tasks.
   public var workers: Int = 1
+  /// Where the trials run: `local` (the worker pool here) or `slurm` (a job array, SlurmExecutor).
+  public enum Executor: String, CaseIterable, Sendable { case local, slurm }
+  public var executor: Executor = .local
+  /// Slurm: follow the array until it ends instead of returning after submission.
+  public var wait = false
   /// Writes a progress line to stderr.
   public var progress: (String) -> Void = {
     FileHandle.standardError.write(Data(("blkrew: " + $0 + "\n").utf8))
@@ -52,8 +57,12 @@ public struct SweepRunner {
     public var dataLoading: Double? = nil
     /// Seconds before the first trial (suite, run directory, environment probe and calibration).
     public var setupSeconds: Double? = nil
+    /// Slurm: the job array submitted (or followed), and the trials without a record at the end.
+    public var slurmJobID: String? = nil
+    public var unfinished: Int? = nil
     enum CodingKeys: String, CodingKey {
-      case trials, ok, failed, skipped, seconds, interrupted
+      case trials, ok, failed, skipped, seconds, interrupted, unfinished
+      case slurmJobID = "slurm_job_id"
       case harnessOverhead = "harness_overhead"
       case dataLoading = "data_loading"
       case setupSeconds = "setup_s"
@@ -82,6 +91,11 @@ public struct SweepRunner {
       do { try run.writeManifest(manifest) } catch { throw DriverError.failed("\(error)") }
     } else {
       progress("resuming run \(run.path)")
+    }
+    if executor == .slurm {
+      return try SlurmExecutor(
+        run: run, suite: suite, shards: max(1, workers), wait: wait, progress: progress
+      ).submit(start: start)
     }
     var pool = WorkerPool(
       run: run, suite: suite, trials: Self.plan(suite), workers: max(1, workers),

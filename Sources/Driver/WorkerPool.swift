@@ -20,6 +20,15 @@ struct WorkerPool {
   let trials: [TrialConfig]
   let workers: Int
   let executable: String
+  // Slurm shards (`blkrew _shard`, SlurmExecutor.swift): the plan indices this process starts
+  // (nil: all), what its claims say about it, how long it sleeps while only waiting, and when it
+  // adopts a dense baseline that another shard owns.
+  var ownedIndices: Set<Int>? = nil
+  var claimInfo: [String: String] = ["executor": "local"]
+  var idleSleepMicroseconds: UInt32 = 20_000
+  /// A dense baseline needed by an owned trial but owned by another shard is run here once it has
+  /// been neither finished nor claimed for this long (its shard is gone or queued behind this one).
+  var adoptAfterSeconds: Double = 60
 
   private struct Running {
     var config: TrialConfig
@@ -34,9 +43,12 @@ struct WorkerPool {
     var display = ProgressDisplay(write: { FileHandle.standardError.write(Data($0.utf8)) })
     var durations: [Double] = []
     var summary = SweepRunner.Summary(
-      runDirectory: run.path, trials: trials.count, ok: 0, failed: 0, skipped: 0, seconds: 0)
+      runDirectory: run.path, trials: ownedIndices?.count ?? trials.count, ok: 0, failed: 0,
+      skipped: 0, seconds: 0)
     var pending: [Int] = []
+    var unclaimedSince: [String: Double] = [:]  // shards: foreign baselines seen unclaimed
     for (i, t) in trials.enumerated() {
+      if let owned = ownedIndices, !owned.contains(i) { continue }  // another shard's
       if let done = run.trial(t.id) {
         summary.skipped += 1
         if done.status == .ok { summary.ok += 1 } else { summary.failed += 1 }
@@ -113,10 +125,18 @@ struct WorkerPool {
             continue
           }
           guard running.count < workers, isReady(t) else {
+            if ownedIndices != nil, !isReady(t),
+              let j = abandonedBaseline(of: t, since: &unclaimedSince), !pending.contains(j),
+              !remaining.contains(j), !running.contains(where: { $0.index == j })
+            {
+              let after = Int(adoptAfterSeconds)
+              display.event("\(tag(j)): not started by its shard in \(after) s; running it here")
+              remaining.insert(j, at: 0)
+            }
             remaining.append(i)
             continue
           }
-          guard let claim = TrialClaim.acquire(t.id, in: run, info: ["executor": "local"]) else {
+          guard let claim = TrialClaim.acquire(t.id, in: run, info: claimInfo) else {
             if waitingNoted.insert(i).inserted {
               display.event("\(tag(i)): claimed by another live process; waiting")
             }
@@ -161,7 +181,7 @@ struct WorkerPool {
           front: frontSize(), eta: eta,
           now: now)
       }
-      usleep(20_000)
+      usleep(running.isEmpty ? idleSleepMicroseconds : 20_000)
     }
     display.clear()
     summary.interrupted = interrupts > 0 && !pending.isEmpty
@@ -175,6 +195,23 @@ struct WorkerPool {
   /// A dense trial is always ready; a pruned one once its dense baseline has a record.
   private func isReady(_ t: TrialConfig) -> Bool {
     t.kind == .dense || run.trial(t.denseBaseline.id) != nil
+  }
+
+  /// The plan index of `t`'s dense baseline when this shard should run it although another shard
+  /// owns it: unfinished and unclaimed for `adoptAfterSeconds`.
+  private func abandonedBaseline(of t: TrialConfig, since: inout [String: Double]) -> Int? {
+    let dense = t.denseBaseline.id
+    guard run.trial(dense) == nil, let j = trials.firstIndex(where: { $0.id == dense }) else {
+      return nil
+    }
+    if TrialClaim.isHeld(dense, in: run) {
+      since[dense] = nil
+      return nil
+    }
+    let now = ChildProcess.monotonicSeconds()
+    let first = since[dense] ?? now
+    since[dense] = first
+    return now - first >= adoptAfterSeconds ? j : nil
   }
 
   /// Records how a child ended when it did not write its own record (crash, timeout), and prints

@@ -3,8 +3,10 @@ import Foundation
 /// A claim on one trial: `trials/<id>.claim`, created by the worker that runs the trial and held
 /// with an exclusive `flock` for as long as it runs. The lock, not the file, is the claim: the
 /// kernel drops it when the holder exits for any reason (kill -9 included), so a claim is stale
-/// exactly when its lock can be taken. The file's content (host, pid, start, heartbeat) is for
-/// `sweep status` and for people.
+/// exactly when its lock can be taken — on this host. A claim written on another host (Slurm on a
+/// shared file system, where flocks may not be visible) is also live while its heartbeat is
+/// younger than `remoteLiveSeconds`. The file's content (executor, host, pid, start, heartbeat)
+/// is for that check, for `sweep status` and for people.
 public final class TrialClaim: @unchecked Sendable {
   public let path: String
   private var fd: Int32
@@ -25,6 +27,12 @@ public final class TrialClaim: @unchecked Sendable {
     let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
     guard fd >= 0 else { return nil }
     guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+      close(fd)
+      return nil
+    }
+    // A holder on another host of a shared file system: its flock may not be visible here.
+    if isLiveRemote(content(of: fd)) {
+      flock(fd, LOCK_UN)
       close(fd)
       return nil
     }
@@ -81,9 +89,43 @@ public final class TrialClaim: @unchecked Sendable {
     defer { close(fd) }
     if flock(fd, LOCK_SH | LOCK_NB) == 0 {
       flock(fd, LOCK_UN)
-      return false
+      return isLiveRemote(content(of: fd))
     }
     return true
+  }
+
+  // MARK: Claims held on other hosts (Slurm on a shared file system)
+
+  /// A flock held on another host of a shared file system may not be visible here, so a claim
+  /// written on another host counts as live while its heartbeat (rewritten every 30 s by the
+  /// holder; `started_at` before the first one) is younger than this. Claims of this host are
+  /// judged by their lock alone, as before.
+  public static let remoteLiveSeconds: TimeInterval = 120
+
+  /// The content of `trialID`'s claim file (executor, host, pid, started_at, heartbeat and, for
+  /// Slurm, slurm_job_id / slurm_array_task_id), or nil when there is none.
+  public static func info(_ trialID: String, in run: RunDirectory) -> [String: String]? {
+    let fd = open(run.claimPath(trialID), O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    return content(of: fd)
+  }
+
+  /// Whether `content` names another host and a heartbeat younger than `remoteLiveSeconds`.
+  public static func isLiveRemote(_ content: [String: String]?, now: Date = Date()) -> Bool {
+    guard let content, let host = content["host"], host != ProcessInfo.processInfo.hostName,
+      let stamp = content["heartbeat"] ?? content["started_at"],
+      let beat = ISO8601DateFormatter().date(from: stamp)
+    else { return false }
+    return now.timeIntervalSince(beat) < remoteLiveSeconds
+  }
+
+  private static func content(of fd: Int32) -> [String: String]? {
+    var buf = [UInt8](repeating: 0, count: 4096)
+    let n = pread(fd, &buf, buf.count, 0)
+    guard n > 0 else { return nil }
+    return (try? JSONSerialization.jsonObject(with: Data(buf.prefix(n)), options: []))
+      as? [String: String]
   }
 }
 

@@ -16,7 +16,10 @@ struct Blkrew: ParsableCommand {
       69 a required tool, library or dataset package is missing.
       """,
     version: BlkrewVersion.string,
-    subcommands: [Sweep.self, Suite.self, Report.self, Doctor.self, Bench.self, TrialChild.self])
+    subcommands: [
+      Sweep.self, Suite.self, Report.self, Doctor.self, Bench.self, TrialChild.self,
+      ShardChild.self,
+    ])
 }
 
 /// Runs `body`, turning a `DriverError` into one line on stderr and its exit code.
@@ -41,13 +44,24 @@ struct Sweep: ParsableCommand {
     @Argument(help: "The suite file (suites/*.yaml).") var suite: String
     @Option(help: "Where runs are stored.") var results: String = "results"
     @Flag(help: "Start a new run instead of resuming the suite's run.") var fresh = false
-    @Option(help: "Trials run at once, each in its own process (default: the number of cores).")
-    var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(
+      help:
+        "Trials run at once, each in its own process (default: the number of cores); with --executor slurm, the most array tasks (default: 4)."
+    )
+    var workers: Int?
+    @Option(help: "Where trials run: local (worker processes here) or slurm (an sbatch job array).")
+    var executor: String = "local"
+    @Flag(help: "With --executor slurm: wait for the job array to end, printing progress.")
+    var wait = false
     @Flag(help: "List the trials and exit; nothing is written.") var dryRun = false
     @Flag(help: "Print a JSON summary on stdout before the run directory.") var json = false
 
     func validate() throws {
-      guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+      guard (workers ?? 1) >= 1 else { throw ValidationError("--workers must be at least 1") }
+      guard let e = SweepRunner.Executor(rawValue: executor) else {
+        throw ValidationError("--executor must be local or slurm, not '\(executor)'")
+      }
+      if wait && e != .slurm { throw ValidationError("--wait needs --executor slurm") }
     }
 
     func run() throws {
@@ -60,13 +74,25 @@ struct Sweep: ParsableCommand {
           return
         }
         var runner = SweepRunner(suitePath: suite, resultsDir: results, fresh: fresh)
-        runner.workers = workers
+        runner.executor = SweepRunner.Executor(rawValue: executor) ?? .local
+        runner.wait = wait
+        runner.workers =
+          workers
+          ?? (runner.executor == .slurm
+            ? SlurmExecutor.defaultShards : ProcessInfo.processInfo.activeProcessorCount)
         let summary = try runner.run()
+        if let job = summary.slurmJobID { print(job) }
         if json {
           let data = try RecordCoding.encoder().encode(summary)
           print(String(decoding: data, as: UTF8.self))
         }
         print(summary.runDirectory)
+        if runner.executor == .slurm && !wait { return }  // submitted; the array does the work
+        if let left = summary.unfinished, left > 0 {
+          throw DriverError.failed(
+            "\(left) trial(s) did not finish in slurm job \(summary.slurmJobID ?? "?"); see \(summary.runDirectory)/slurm; rerun the same command to resume"
+          )
+        }
         if summary.ok == 0 {
           throw DriverError.failed("no trial succeeded; see \(summary.runDirectory)/logs")
         }
@@ -90,20 +116,27 @@ struct Sweep: ParsableCommand {
         do { manifest = try run.readManifest() } catch { throw DriverError.badData("\(error)") }
         let planned = SweepRunner.plan(manifest.suite)
         var counts: [String: Int] = ["pending": 0, "running": 0]
+        var running: [[String: String]] = []  // who holds each running trial's claim
         for t in planned {
           let state =
             run.trial(t.id)?.status.rawValue
             ?? (TrialClaim.isHeld(t.id, in: run) ? "running" : "pending")
           counts[state, default: 0] += 1
+          if state == "running" {
+            running.append(
+              (TrialClaim.info(t.id, in: run) ?? [:]).merging(
+                ["trial_id": t.id, "label": "\(t.label) seed \(t.seed)"], uniquingKeysWith: { $1 }))
+          }
         }
         if json {
           struct StatusJSON: Encodable {
             let run: String
             let trials: Int
             let status: [String: Int]
+            let running: [[String: String]]
           }
           let data = try RecordCoding.encoder().encode(
-            StatusJSON(run: runDir, trials: planned.count, status: counts))
+            StatusJSON(run: runDir, trials: planned.count, status: counts, running: running))
           print(String(decoding: data, as: UTF8.self))
         } else {
           print("\(manifest.suite.name) \(manifest.runID): \(planned.count) trials")
@@ -111,6 +144,10 @@ struct Sweep: ParsableCommand {
           where v > 0 || k == "pending" || k == "running" {
             print("  \(k): \(v)")
           }
+          for r in running {
+            print("  running \(r["label"] ?? ""): \(SlurmExecutor.describeClaim(r))")
+          }
+          if let slurm = SlurmExecutor.statusLine(of: run) { print(slurm) }
         }
       }
     }
@@ -190,6 +227,29 @@ struct TrialChild: ParsableCommand {
     try guarded {
       _ = ChildProcessHooks.dieWithParent()
       try TrialExecutor(run: RunDirectory(path: runDir), trialID: trialID).execute()
+    }
+  }
+}
+
+/// One task of a Slurm job array (started by the script of `sweep run --executor slurm`).
+struct ShardChild: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "_shard", abstract: "Run shard i of n of a run's trials (internal).",
+    shouldDisplay: false)
+  @Argument var runDir: String
+  @Argument var index: Int
+  @Argument var count: Int
+
+  func validate() throws {
+    guard count >= 1, index >= 0, index < count else {
+      throw ValidationError("need 0 <= index < count")
+    }
+  }
+
+  func run() throws {
+    try guarded {
+      let summary = try SlurmShard.run(runPath: runDir, index: index, count: count)
+      if summary.interrupted { throw ExitCode(130) }
     }
   }
 }
