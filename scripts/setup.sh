@@ -10,6 +10,7 @@ PACKAGES=(
   libpapi-dev libjson-c-dev papi-tools # the C kernel runner: counters, SDE, JSON output
   valgrind                             # deterministic (simulated) kernel cost: cachegrind
   dataset-fashion-mnist                # /usr/share/datasets/fashion-mnist
+  bible-kjv unzip                      # the KJV character corpus (`bible`); the aeon wheel
 )
 
 missing=()
@@ -31,6 +32,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Data sets that are not Debian packages (JapaneseVowels from the aeon wheel, the KJV text dump),
+# checked by sha256; does nothing when they are there.
+"$(dirname "$0")/fetch-datasets.sh"
+
+# Test oracles, not dependencies: Python's safetensors (and numpy) read and write checkpoints in
+# the interop tests. Installed for the user's python3 when missing; a failure only skips those tests.
+if command -v python3 >/dev/null && ! python3 -c "import safetensors, numpy" 2>/dev/null; then
+  echo "setup: installing python packages safetensors numpy (test oracles)" >&2
+  python3 -m pip install --quiet --disable-pip-version-check safetensors numpy >/dev/null 2>&1 \
+    || echo "setup: warning: could not install safetensors/numpy; the interop tests will be skipped" >&2
 fi
 
 if ! command -v swift >/dev/null; then
