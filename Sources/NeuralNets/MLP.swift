@@ -39,20 +39,26 @@ public final class MLP: Module {
 }
 
 extension Module {
-  /// All parameter values by name, in parameter order (for `Safetensors.write`).
+  /// All parameter values by name, in parameter order, then the buffers (BatchNorm running
+  /// statistics) in module order (for `Safetensors.write`).
   public func stateTensors() -> [(name: String, tensor: Tensor)] {
     parameters.map { (name: $0.name, tensor: $0.value) }
+      + buffers.map { (name: $0.name, tensor: $0.value) }
   }
 
-  /// Copies values from `tensors` into the parameters of the same name (shapes must agree).
-  /// Extra tensors are ignored; masks and gradients are left alone.
+  /// Copies values from `tensors` into the parameters and buffers of the same name (shapes must
+  /// agree). Extra tensors are ignored; masks and gradients are left alone.
   public func loadState(_ tensors: [String: Tensor]) throws(CheckpointError) {
-    for p in parameters {
-      guard let t = tensors[p.name] else { throw .missingTensor(name: p.name) }
-      guard t.shape == p.value.shape else {
-        throw .shapeMismatch(name: p.name, expected: p.value.shape, found: t.shape)
+    let params = parameters
+    let bufs = buffers
+    let targets = params.map { ($0.name, $0.value.shape) } + bufs.map { ($0.name, $0.value.shape) }
+    for (name, shape) in targets {
+      guard let t = tensors[name] else { throw .missingTensor(name: name) }
+      guard t.shape == shape else {
+        throw .shapeMismatch(name: name, expected: shape, found: t.shape)
       }
     }
-    for p in parameters { p.value = tensors[p.name]! }
+    for p in params { p.value = tensors[p.name]! }
+    for b in bufs { b.value = tensors[b.name]! }
   }
 }

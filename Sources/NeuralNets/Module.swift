@@ -5,11 +5,17 @@ import Tensors
 /// `forward` and ADDS the parameter gradients into `Parameter.grad` (call `zeroGrad` first).
 public protocol Module: AnyObject {
   var parameters: [Parameter] { get }
+  /// Non-trained state saved in checkpoints (BatchNorm running statistics); `[]` by default.
+  /// Containers list their children's buffers in order.
+  var buffers: [Buffer] { get }
   func forward(_ x: Tensor, training: Bool) -> Tensor
   func backward(_ gradOutput: Tensor) -> Tensor
 }
 
 extension Module {
+  /// No buffers (the default for layers without running state).
+  public var buffers: [Buffer] { [] }
+
   /// Zeroes the gradients of all parameters.
   public func zeroGrad() {
     for p in parameters { p.zeroGrad() }
@@ -170,6 +176,8 @@ public final class Sequential: Module {
   }
 
   public var parameters: [Parameter] { modules.flatMap { $0.parameters } }
+
+  public var buffers: [Buffer] { modules.flatMap { $0.buffers } }
 
   public func forward(_ x: Tensor, training: Bool) -> Tensor {
     var h = x

@@ -41,10 +41,12 @@ public enum BLAS {
       }
       return
     }
+    let start = Profiler.isEnabled ? Profiler.now() : 0
     cblas_sgemm(
       CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
       blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c,
       blasint(ldc))
+    if Profiler.isEnabled { Profiler.record(since: start, m: m, n: n, k: k) }
   }
 
   /// `op(a) * op(b)` for matrices; see the free function `matmul`.

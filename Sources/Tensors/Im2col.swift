@@ -1,0 +1,184 @@
+/// The shape arithmetic of a 2-D convolution or pooling window over one `[C, H, W]` image
+/// (PyTorch's, dilation 1): `outHeight = (height + 2·padH − kernelH) / strideH + 1`, likewise
+/// for the width.
+public struct ConvGeometry: Sendable, Equatable {
+  public let channels: Int
+  public let height: Int
+  public let width: Int
+  public let kernelH: Int
+  public let kernelW: Int
+  public let strideH: Int
+  public let strideW: Int
+  public let padH: Int
+  public let padW: Int
+
+  public init(
+    channels: Int, height: Int, width: Int, kernelH: Int, kernelW: Int, strideH: Int = 1,
+    strideW: Int = 1, padH: Int = 0, padW: Int = 0
+  ) {
+    precondition(channels > 0 && height > 0 && width > 0, "ConvGeometry: empty image")
+    precondition(kernelH > 0 && kernelW > 0, "ConvGeometry: kernel must be positive")
+    precondition(strideH > 0 && strideW > 0, "ConvGeometry: stride must be positive")
+    precondition(padH >= 0 && padW >= 0, "ConvGeometry: negative padding")
+    precondition(
+      height + 2 * padH >= kernelH && width + 2 * padW >= kernelW,
+      "ConvGeometry: kernel \(kernelH)x\(kernelW) larger than padded image \(height)x\(width) + pad \(padH),\(padW)"
+    )
+    self.channels = channels
+    self.height = height
+    self.width = width
+    self.kernelH = kernelH
+    self.kernelW = kernelW
+    self.strideH = strideH
+    self.strideW = strideW
+    self.padH = padH
+    self.padW = padW
+  }
+
+  public var outHeight: Int { (height + 2 * padH - kernelH) / strideH + 1 }
+  public var outWidth: Int { (width + 2 * padW - kernelW) / strideW + 1 }
+  /// Output positions per image, `outHeight · outWidth`.
+  public var outPlane: Int { outHeight * outWidth }
+  /// Rows of the column matrix, `channels · kernelH · kernelW` (the GEMM's inner size K).
+  public var columnRows: Int { channels * kernelH * kernelW }
+  /// Elements of one input image, `channels · height · width`.
+  public var imageSize: Int { channels * height * width }
+
+  /// The output positions `o` (in `0..<count`) whose input coordinate `o·stride − pad + offset`
+  /// lies in `0..<extent`.
+  @inline(__always)
+  static func validRange(offset: Int, pad: Int, stride: Int, extent: Int, count: Int) -> Range<Int>
+  {
+    // o·s − p + offset ≥ 0  ⇔  o ≥ ceil((p − offset) / s);  o·s − p + offset ≤ extent − 1.
+    let lowNum = pad - offset
+    let low = lowNum <= 0 ? 0 : (lowNum + stride - 1) / stride
+    let highNum = extent - 1 + pad - offset
+    let high = highNum < 0 ? 0 : min(count, highNum / stride + 1)
+    return low < high ? low..<high : 0..<0
+  }
+}
+
+/// The column ("unfolded") matrix of a convolution, as in Caffe and PyTorch's CPU path:
+///
+///     cols[(c·kh + i)·kw + j, p] = x[c, oh·sh − ph + i, ow·sw − pw + j]   (0 outside the image)
+///
+/// with `p = oh·outWidth + ow`. A convolution with weight `W[Cout, C·kh·kw]` is then the GEMM
+/// `Y[Cout, p] = W · cols`. The row order is the row-major flattening of PyTorch's
+/// `[Cout, Cin, kh, kw]` weight, so the weight's memory is the GEMM view unchanged.
+///
+/// Both functions address the columns of one image inside a wider matrix (leading dimension
+/// `ld`), so a batch of N images fills one `[C·kh·kw, N·outPlane]` matrix and the whole batch is
+/// one GEMM: image n's columns start at `cols + n·outPlane`.
+public enum Im2col {
+  /// Writes the `columnRows x outPlane` column block of `image` (`[C, H, W]`) at `cols`
+  /// (leading dimension `ld ≥ outPlane`); every element of the block is written.
+  public static func im2col(
+    _ image: UnsafePointer<Float>, geometry g: ConvGeometry, into cols: UnsafeMutablePointer<Float>,
+    ld: Int
+  ) {
+    precondition(ld >= g.outPlane, "im2col: ld \(ld) < \(g.outPlane)")
+    let oh = g.outHeight
+    let ow = g.outWidth
+    let sh = g.strideH
+    let sw = g.strideW
+    let w = g.width
+    for c in 0..<g.channels {
+      let plane = image + c * g.height * w
+      for i in 0..<g.kernelH {
+        let rows = ConvGeometry.validRange(
+          offset: i, pad: g.padH, stride: sh, extent: g.height, count: oh)
+        for j in 0..<g.kernelW {
+          let row = cols + ((c * g.kernelH + i) * g.kernelW + j) * ld
+          let colsRange = ConvGeometry.validRange(
+            offset: j, pad: g.padW, stride: sw, extent: w, count: ow)
+          let (lo, hi) = (colsRange.lowerBound, colsRange.upperBound)
+          if rows.lowerBound > 0 { row.update(repeating: 0, count: rows.lowerBound * ow) }
+          if rows.upperBound < oh {
+            (row + rows.upperBound * ow).update(repeating: 0, count: (oh - rows.upperBound) * ow)
+          }
+          for y in rows {
+            let dst = row + y * ow
+            guard lo < hi else {
+              dst.update(repeating: 0, count: ow)
+              continue
+            }
+            let src = UnsafePointer(plane + (y * sh - g.padH + i) * w - g.padW + j)
+            if lo > 0 { dst.update(repeating: 0, count: lo) }
+            if sw == 1 {
+              (dst + lo).update(from: src + lo, count: hi - lo)
+            } else {
+              var x = lo
+              while x < hi {
+                dst[x] = src[x &* sw]
+                x &+= 1
+              }
+            }
+            if hi < ow { (dst + hi).update(repeating: 0, count: ow - hi) }
+          }
+        }
+      }
+    }
+  }
+
+  /// The adjoint of `im2col`: adds every column entry back into the image pixel it was read from
+  /// (`image[c, y·sh − ph + i, x·sw − pw + j] += cols[(c·kh + i)·kw + j, y·outWidth + x]`); entries
+  /// that fell on the padding are dropped. `image` is accumulated into, not overwritten.
+  public static func col2im(
+    _ cols: UnsafePointer<Float>, ld: Int, geometry g: ConvGeometry,
+    addingInto image: UnsafeMutablePointer<Float>
+  ) {
+    precondition(ld >= g.outPlane, "col2im: ld \(ld) < \(g.outPlane)")
+    let oh = g.outHeight
+    let ow = g.outWidth
+    let sh = g.strideH
+    let sw = g.strideW
+    let w = g.width
+    for c in 0..<g.channels {
+      let plane = image + c * g.height * w
+      for i in 0..<g.kernelH {
+        let rows = ConvGeometry.validRange(
+          offset: i, pad: g.padH, stride: sh, extent: g.height, count: oh)
+        for j in 0..<g.kernelW {
+          let row = cols + ((c * g.kernelH + i) * g.kernelW + j) * ld
+          let colsRange = ConvGeometry.validRange(
+            offset: j, pad: g.padW, stride: sw, extent: w, count: ow)
+          if colsRange.isEmpty { continue }
+          let (lo, hi) = (colsRange.lowerBound, colsRange.upperBound)
+          for y in rows {
+            let src = row + y * ow
+            let dst = plane + (y * sh - g.padH + i) * w - g.padW + j
+            if sw == 1 {
+              addInPlace(dst + lo, src + lo, count: hi - lo)
+            } else {
+              var x = lo
+              while x < hi {
+                dst[x &* sw] += src[x]
+                x &+= 1
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/// `dst[i] += src[i]` for `i < count` in 8-wide vectors (the pointers may not alias, which the
+/// compiler cannot know, so it would not vectorise the plain loop).
+@inline(__always)
+public func addInPlace(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int)
+{
+  var i = 0
+  let d = UnsafeMutableRawPointer(dst)
+  let s = UnsafeRawPointer(src)
+  while i &+ 8 <= count {
+    let a = d.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self)
+    let b = s.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self)
+    d.storeBytes(of: a + b, toByteOffset: i &* 4, as: SIMD8<Float>.self)
+    i &+= 8
+  }
+  while i < count {
+    dst[i] += src[i]
+    i &+= 1
+  }
+}
