@@ -13,7 +13,9 @@ public struct GEMMWeight {
   public let cols: Int
 
   public init(name: String, parameter: Parameter, rows: Int, cols: Int) {
-    precondition(parameter.value.count == rows * cols, "GEMMWeight \(name): \(parameter.value.shape) is not \(rows)x\(cols)")
+    precondition(
+      parameter.value.count == rows * cols,
+      "GEMMWeight \(name): \(parameter.value.shape) is not \(rows)x\(cols)")
     self.name = name
     self.parameter = parameter
     self.rows = rows
@@ -31,7 +33,8 @@ public protocol Network: Module {
 extension MLP: Network {
   public var gemmWeights: [GEMMWeight] {
     linearLayers.map { name, layer in
-      GEMMWeight(name: name, parameter: layer.weight, rows: layer.outFeatures, cols: layer.inFeatures)
+      GEMMWeight(
+        name: name, parameter: layer.weight, rows: layer.outFeatures, cols: layer.inFeatures)
     }
   }
 }
