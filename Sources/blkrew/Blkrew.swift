@@ -17,7 +17,7 @@ struct Blkrew: ParsableCommand {
       """,
     version: BlkrewVersion.string,
     subcommands: [
-      Sweep.self, Suite.self, Report.self, Doctor.self, Bench.self, TrialChild.self,
+      Sweep.self, Suite.self, Train.self, Report.self, Doctor.self, Bench.self, TrialChild.self,
       ShardChild.self,
     ])
 }
@@ -287,6 +287,67 @@ struct Bench: ParsableCommand {
     try guarded {
       let dir = out ?? (quick ? "results/bench/quick" : "results/bench")
       for p in try BenchSuite.run(names: names, quick: quick, outDirectory: dir) { print(p) }
+    }
+  }
+}
+
+struct Train: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract:
+      "Train a model (or evaluate a checkpoint with --epochs 0) and write a safetensors checkpoint.",
+    discussion: """
+      Models: mlp lenet5 (fashion-mnist); vgg11 vgg16 resnet20 (fashion-mnist-32); gru lstm \
+      (japanese-vowels, seq-fashion-mnist); char-gru (kjv-chars). The checkpoint uses PyTorch's tensor \
+      names and layouts and records the model and dataset in its __metadata__. --init accepts a \
+      safetensors file without blkrew's metadata (as PyTorch writes it). Exit 65 for a corrupt or \
+      mis-shaped checkpoint (the message names the tensor and the shapes), 66 when --init does not exist.
+      """)
+  @Option(help: "Model name.") var model: String
+  @Option(help: "Dataset name.") var dataset: String
+  @Option(help: "Training epochs (0: evaluate --init only).") var epochs: Int = 1
+  @Option(help: "Seed for initialisation, splits and batch order.") var seed: Int = 1
+  @Option(name: .customLong("init"), help: "Start from this safetensors checkpoint.") var initPath:
+    String?
+  @Option(help: "Where to write the checkpoint (.safetensors).") var out: String
+  @Option(help: "Batch size (default per model).") var batchSize: Int?
+  @Option(help: "Learning rate (default per model).") var lr: Double?
+  @Option(help: "sgd or adam (default per model).") var optimizer: String?
+  @Option(help: "BLAS threads.") var threads: Int = 1
+  @Option(help: "Use at most this many training items.") var trainSubset: Int?
+  @Option(help: "Width multiplier of VGG / ResNet / RNN hidden size.") var width: Double = 1
+  @Flag(help: "Print a JSON summary.") var json = false
+
+  func validate() throws {
+    guard epochs >= 0 else { throw ValidationError("--epochs must be >= 0") }
+    guard epochs > 0 || initPath != nil else { throw ValidationError("--epochs 0 needs --init") }
+    if let optimizer, !["sgd", "adam"].contains(optimizer) {
+      throw ValidationError("--optimizer must be sgd or adam")
+    }
+    guard threads >= 1, width > 0 else {
+      throw ValidationError("--threads and --width must be positive")
+    }
+  }
+
+  func run() throws {
+    try guarded {
+      var job = TrainJob(
+        model: model, dataset: dataset, epochs: epochs, seed: seed, initPath: initPath, outPath: out
+      )
+      job.batchSize = batchSize
+      job.learningRate = lr
+      job.optimizer = optimizer
+      job.threads = threads
+      job.trainSubset = trainSubset
+      job.width = width
+      let summary = try job.run {
+        FileHandle.standardError.write(Data("blkrew train: \($0)\n".utf8))
+      }
+      FileHandle.standardError.write(
+        Data(
+          "blkrew train: test \(summary.metric) \(String(format: "%.4f", summary.test)), \(String(format: "%.1f", summary.seconds)) s\n"
+            .utf8))
+      if json { print(String(decoding: try RecordCoding.encoder().encode(summary), as: UTF8.self)) }
+      print(summary.checkpoint)
     }
   }
 }
