@@ -77,17 +77,23 @@ public enum SuiteLoader {
   /// The node tree of `path` with its includes merged in; true when it had includes.
   static func tree(path: String, chain: [String]) throws -> (Node, Bool) {
     guard FileManager.default.fileExists(atPath: path) else {
-      throw SuiteError(file: chain.last ?? path, line: nil, message: chain.isEmpty ? "no such file" : "included file \(path) does not exist")
+      throw SuiteError(
+        file: chain.last ?? path, line: nil,
+        message: chain.isEmpty ? "no such file" : "included file \(path) does not exist")
     }
     let canonical = URL(fileURLWithPath: path).standardizedFileURL.path
     guard !chain.contains(canonical) else {
-      throw SuiteError(file: path, line: nil, message: "include cycle: \((chain + [canonical]).joined(separator: " -> "))")
+      throw SuiteError(
+        file: path, line: nil,
+        message: "include cycle: \((chain + [canonical]).joined(separator: " -> "))")
     }
     guard let data = FileManager.default.contents(atPath: path) else {
       throw SuiteError(file: path, line: nil, message: "cannot read file")
     }
     let node = try compose(String(decoding: data, as: UTF8.self), file: path)
-    guard case .mapping(let mapping) = node, let includeNode = mapping["include"] else { return (node, false) }
+    guard case .mapping(let mapping) = node, let includeNode = mapping["include"] else {
+      return (node, false)
+    }
     var paths: [String] = []
     switch includeNode {
     case .scalar(let s): paths = [s.string]
@@ -95,7 +101,9 @@ public enum SuiteLoader {
     default: break
     }
     guard !paths.isEmpty, paths.allSatisfy({ !$0.isEmpty }) else {
-      throw SuiteError(file: path, line: includeNode.mark?.line, message: "'include' must be a path or a list of paths")
+      throw SuiteError(
+        file: path, line: includeNode.mark?.line,
+        message: "'include' must be a path or a list of paths")
     }
     let own = Node.mapping(Node.Mapping(mapping.filter { $0.key.string != "include" }))
     // This file's own keys and values, checked without requiring the keys it may inherit.
@@ -244,7 +252,8 @@ public enum SuiteLoader {
       ]
       var e = try entries(root, "suite", allowed: keys)
       let placeholders: [String: Node] = [
-        "schema_version": Node(String(SweepSpec.currentSchemaVersion), Tag(.int)), "name": "partial",
+        "schema_version": Node(String(SweepSpec.currentSchemaVersion), Tag(.int)),
+        "name": "partial",
         "model": Node(Catalog.models[0]), "dataset": Node(Catalog.datasets[0]), "blocks": ["1x1"],
         "rates": [Node("1", Tag(.int))],
       ]
@@ -429,7 +438,9 @@ public enum SuiteLoader {
       }
       if let n = e["search"] {
         let s = try entries(n, "search", allowed: ["strategy", "trials", "seed"])
-        if let v = s["strategy"] { spec.search.strategy = try oneOf(v, "search.strategy", SearchSpec.Strategy.self) }
+        if let v = s["strategy"] {
+          spec.search.strategy = try oneOf(v, "search.strategy", SearchSpec.Strategy.self)
+        }
         if let v = s["trials"] { spec.search.trials = try int(v, "search.trials", min: 1) }
         if let v = s["seed"] { spec.search.seed = try int(v, "search.seed", min: 0) }
         guard partial || spec.search.strategy != .random || spec.search.trials != nil else {

@@ -124,7 +124,8 @@ import Testing
 
 @Suite struct SuiteIncludeTests {
   func dir() -> String {
-    let d = NSTemporaryDirectory() + "blkrew-include-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    let d =
+      NSTemporaryDirectory() + "blkrew-include-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     try! FileManager.default.createDirectory(atPath: d + "/frag", withIntermediateDirectories: true)
     return d
   }
@@ -133,20 +134,20 @@ import Testing
     let d = dir()
     defer { try? FileManager.default.removeItem(atPath: d) }
     try """
-      schema_version: 1
-      model: mlp
-      dataset: fashion-mnist
-      subset: {train: 5000, val: 500}
-      phases: {pretrain_epochs: 4, reg_epochs: 2, retrain_epochs: 1}
-      blocks: [8x16]
-      rates: [2, 4]
-      """.write(toFile: "\(d)/frag/base.inc.yaml", atomically: true, encoding: .utf8)
+    schema_version: 1
+    model: mlp
+    dataset: fashion-mnist
+    subset: {train: 5000, val: 500}
+    phases: {pretrain_epochs: 4, reg_epochs: 2, retrain_epochs: 1}
+    blocks: [8x16]
+    rates: [2, 4]
+    """.write(toFile: "\(d)/frag/base.inc.yaml", atomically: true, encoding: .utf8)
     try """
-      include: frag/base.inc.yaml
-      name: child
-      subset: {train: 6000}
-      rates: [8]
-      """.write(toFile: "\(d)/child.yaml", atomically: true, encoding: .utf8)
+    include: frag/base.inc.yaml
+    name: child
+    subset: {train: 6000}
+    rates: [8]
+    """.write(toFile: "\(d)/child.yaml", atomically: true, encoding: .utf8)
     let s = try SuiteLoader.load(path: "\(d)/child.yaml")
     #expect(s.name == "child")
     #expect(s.subset.train == 6000 && s.subset.val == 500)  // deep merge of mappings
@@ -160,8 +161,9 @@ import Testing
     defer { try? FileManager.default.removeItem(atPath: d) }
     try "schema_version: 1\nmodel: mlp\nsubset: {trian: 5}\n".write(
       toFile: "\(d)/frag/bad.inc.yaml", atomically: true, encoding: .utf8)
-    try "include: frag/bad.inc.yaml\nname: x\ndataset: fashion-mnist\nblocks: [8x16]\nrates: [2]\n".write(
-      toFile: "\(d)/s.yaml", atomically: true, encoding: .utf8)
+    try "include: frag/bad.inc.yaml\nname: x\ndataset: fashion-mnist\nblocks: [8x16]\nrates: [2]\n"
+      .write(
+        toFile: "\(d)/s.yaml", atomically: true, encoding: .utf8)
     #expect(throws: SuiteError.self) { try SuiteLoader.load(path: "\(d)/s.yaml") }
     do {
       _ = try SuiteLoader.load(path: "\(d)/s.yaml")
@@ -173,7 +175,8 @@ import Testing
     // A missing required key is about the merged suite.
     try "include: frag/ok.inc.yaml\nname: x\nblocks: [8x16]\nrates: [2]\n".write(
       toFile: "\(d)/m.yaml", atomically: true, encoding: .utf8)
-    try "schema_version: 1\nmodel: mlp\n".write(toFile: "\(d)/frag/ok.inc.yaml", atomically: true, encoding: .utf8)
+    try "schema_version: 1\nmodel: mlp\n".write(
+      toFile: "\(d)/frag/ok.inc.yaml", atomically: true, encoding: .utf8)
     do {
       _ = try SuiteLoader.load(path: "\(d)/m.yaml")
       Issue.record("expected an error")
@@ -193,7 +196,8 @@ import Testing
     } catch let e as SuiteError {
       #expect(e.message.hasPrefix("include cycle"))
     }
-    try "include: nope.inc.yaml\nname: c\n".write(toFile: "\(d)/c.yaml", atomically: true, encoding: .utf8)
+    try "include: nope.inc.yaml\nname: c\n".write(
+      toFile: "\(d)/c.yaml", atomically: true, encoding: .utf8)
     do {
       _ = try SuiteLoader.load(path: "\(d)/c.yaml")
       Issue.record("expected a missing-include error")

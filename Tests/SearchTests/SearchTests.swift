@@ -1,13 +1,15 @@
 import Testing
+import TuningSchema
 
 @testable import Search
-import TuningSchema
 
 @Suite struct SearchTests {
   func suite(_ strategy: SearchSpec.Strategy, trials: Int? = nil, seed: Int = 0) -> SweepSpec {
     var s = SweepSpec(
       name: "t", model: "mlp", dataset: "fashion-mnist",
-      blocks: [BlockShape(rows: 8, cols: 16), BlockShape(rows: 16, cols: 32), BlockShape(rows: 4, cols: 4)],
+      blocks: [
+        BlockShape(rows: 8, cols: 16), BlockShape(rows: 16, cols: 32), BlockShape(rows: 4, cols: 4),
+      ],
       rates: [2, 4, 8, 16])
     s.seeds = [1, 2]
     s.search.strategy = strategy
