@@ -23,7 +23,7 @@ public struct AABenchmark: Benchmark {
     let (rows, cols, runs) = context.quick ? (64, 128, 3) : (300, 784, 20)
     let block = (rows: 8, cols: 16)
     // A block-column mask keeping one column segment in four, chosen with a fixed seed.
-    var rng = SplitMix(seed: 7)
+    var rng = SplitMix64(seed: 7)
     var mask = [UInt8](repeating: 0, count: rows * cols)
     var weights = [Float](repeating: 0, count: rows * cols)
     for r0 in stride(from: 0, to: rows, by: block.rows) {
@@ -93,7 +93,7 @@ public struct AABenchmark: Benchmark {
     // Run-level: random halves of the runs compared as two "kernels" measured in several processes.
     var splitsDifferent = 0
     let splits = runs >= 10 ? 200 : 0
-    var shuffler = SplitMix(seed: 11)
+    var shuffler = SplitMix64(seed: 11)
     for _ in 0..<splits {
       var idx = Array(results.indices)
       for i in stride(from: idx.count - 1, to: 0, by: -1) {
@@ -170,18 +170,5 @@ public struct AABenchmark: Benchmark {
             ("run\($0.offset + 1)_samples_s", $0.element.samplesSeconds)
           }),
         uniquingKeysWith: { a, _ in a }))
-  }
-}
-
-/// A tiny seeded generator for benchmark inputs (SplitMix64).
-struct SplitMix {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }
