@@ -37,3 +37,36 @@ public enum Pareto {
     }
   }
 }
+
+extension Pareto {
+  /// The hypervolume of two objectives: the area dominated by `points` and bounded by
+  /// `reference` (a point every useful configuration beats, e.g. accuracy 0 and the dense model's
+  /// latency × 1.1). Larger is better; it grows as the front improves, so a sweep can report it
+  /// as it goes. Points that do not beat the reference in both objectives add nothing.
+  public static func hypervolume2D(
+    _ points: [[Double]], directions: [Direction], reference: [Double]
+  ) -> Double {
+    precondition(directions.count == 2 && reference.count == 2)
+    // To "smaller is better" in both coordinates.
+    func minimized(_ p: [Double]) -> (Double, Double) {
+      (
+        directions[0] == .lowerIsBetter ? p[0] : -p[0],
+        directions[1] == .lowerIsBetter ? p[1] : -p[1]
+      )
+    }
+    let r = minimized(reference)
+    var pts: [(Double, Double)] = []
+    for p in points where p.count == 2 && !p[0].isNaN && !p[1].isNaN {
+      let m = minimized(p)
+      if m.0 < r.0 && m.1 < r.1 { pts.append(m) }
+    }
+    pts.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
+    var area = 0.0
+    var bestY = r.1
+    for (x, y) in pts where y < bestY {
+      area += (r.0 - x) * (bestY - y)
+      bestY = y
+    }
+    return area
+  }
+}

@@ -29,7 +29,7 @@ struct ProgressDisplay {
 
   /// Redraws the live block (terminal) or prints a status line now and then (plain).
   mutating func refresh(
-    workers: [Worker], done: Int, failed: Int, total: Int, front: Int, eta: Double?, now: Double
+    workers: [Worker], done: Int, failed: Int, total: Int, front: String, eta: Double?, now: Double
   ) {
     let summary =
       "\(done)/\(total) done, \(failed) failed, \(workers.count) running, front \(front)"

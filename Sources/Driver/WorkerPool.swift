@@ -178,7 +178,7 @@ struct WorkerPool {
               label: tag($0.index), logPath: run.trialLogPath($0.config.id), started: $0.started)
           },
           done: summary.ok + summary.failed, failed: summary.failed, total: trials.count,
-          front: frontSize(), eta: eta,
+          front: frontSummary(), eta: eta,
           now: now)
       }
       usleep(running.isEmpty ? idleSleepMicroseconds : 20_000)
@@ -249,13 +249,24 @@ struct WorkerPool {
       + (record.reason.map { " — \($0)" } ?? "")
   }
 
-  /// Trials on the Pareto front of (accuracy, latency) among this run's finished ones.
-  private func frontSize() -> Int {
+  /// The Pareto front of (accuracy, latency) among this run's finished trials: its size and its
+  /// hypervolume (accuracy·µs, reference accuracy 0 and 1.1 × the slowest dense latency), which
+  /// only grows as the front improves.
+  private func frontSummary() -> String {
     let ok = run.trials().filter {
       $0.status == .ok && $0.accuracy != nil && $0.latencySeconds != nil
     }
-    return Pareto.front(
-      ok.map { [$0.accuracy!, $0.latencySeconds!] }, directions: [.higherIsBetter, .lowerIsBetter]
-    ).count
+    let points = ok.map { [$0.accuracy!, $0.latencySeconds! * 1e6] }
+    let directions: [Direction] = [.higherIsBetter, .lowerIsBetter]
+    let size = Pareto.front(points, directions: directions).count
+    guard
+      let worst =
+        (ok.filter { $0.config.kind == .dense }.isEmpty
+        ? ok : ok.filter { $0.config.kind == .dense })
+        .compactMap(\.latencySeconds).max()
+    else { return "\(size)" }
+    let hv = Pareto.hypervolume2D(
+      points, directions: directions, reference: [0, 1.1 * worst * 1e6])
+    return "\(size) (hypervolume \(String(format: "%.3g", hv)))"
   }
 }

@@ -41,6 +41,19 @@ public struct RunReport {
       Pareto.front(pts, directions: Self.objectives.map(\.direction)).map { ok[$0].trialID })
   }
 
+  /// The hypervolume of (test accuracy, latency in µs) over the ok trials, with the reference at
+  /// accuracy 0 and 1.1 × the slowest dense baseline (or trial) — larger is better.
+  public var hypervolume: Double? {
+    let ok = trials.filter { $0.status == .ok && $0.accuracy != nil && $0.latencySeconds != nil }
+    guard !ok.isEmpty else { return nil }
+    let dense = ok.filter { $0.config.kind == .dense }.compactMap(\.latencySeconds)
+    let ref = 1.1 * (dense.max() ?? ok.compactMap(\.latencySeconds).max()!) * 1e6
+    return Pareto.hypervolume2D(
+      ok.map { [$0.accuracy!, $0.latencySeconds! * 1e6] },
+      directions: Self.objectives.map(\.direction),
+      reference: [0, ref])
+  }
+
   /// The dense baseline of the same seed, for speedups and accuracy deltas.
   func dense(for t: TrialRecord) -> TrialRecord? {
     trials.first { $0.config.kind == .dense && $0.config.seed == t.config.seed && $0.status == .ok }
@@ -88,7 +101,13 @@ public struct RunReport {
 
     doc.heading("Trials")
     let done = trials.filter { $0.status == .ok }.count
-    doc.paragraph("\(trials.count) trials recorded, \(done) ok.")
+    doc.paragraph(
+      "\(trials.count) trials recorded, \(done) ok, \(front.count) on the Pareto front"
+        + (hypervolume.map {
+          String(
+            format:
+              "; hypervolume %.3f accuracy·µs (reference: accuracy 0, 1.1 × the dense latency)", $0)
+        } ?? "") + ".")
     var rows: [[String]] = []
     for t in trials {
       let d = dense(for: t)

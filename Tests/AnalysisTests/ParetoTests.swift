@@ -38,3 +38,32 @@ import Testing
     }
   }
 }
+
+@Suite struct HypervolumeTests {
+  let dirs: [Direction] = [.higherIsBetter, .lowerIsBetter]  // (accuracy, latency)
+
+  @Test func knownAreas() {
+    // Reference (accuracy 0, latency 10). One point (0.5, 4): 0.5 x 6 = 3.
+    #expect(Pareto.hypervolume2D([[0.5, 4]], directions: dirs, reference: [0, 10]) == 3)
+    // Two points: (0.5, 4) and (0.8, 8): union of [0,0.5]x[4,10] and [0,0.8]x[8,10]
+    // = 3 + 0.3 x 2 = 3.6; a dominated point (0.4, 5) adds nothing.
+    let hv = Pareto.hypervolume2D(
+      [[0.5, 4], [0.8, 8], [0.4, 5]], directions: dirs, reference: [0, 10])
+    #expect(abs(hv - 3.6) < 1e-12)
+    // Beyond the reference: nothing.
+    #expect(Pareto.hypervolume2D([[0.5, 11]], directions: dirs, reference: [0, 10]) == 0)
+    #expect(Pareto.hypervolume2D([], directions: dirs, reference: [0, 10]) == 0)
+  }
+
+  @Test func growsWhenTheFrontImproves() {
+    var g = SystemRandomNumberGenerator()
+    for _ in 0..<20 {
+      var pts = (0..<10).map { _ in
+        [Double.random(in: 0...1, using: &g), Double.random(in: 1...9, using: &g)]
+      }
+      let before = Pareto.hypervolume2D(pts, directions: dirs, reference: [0, 10])
+      pts.append([Double.random(in: 0...1, using: &g), Double.random(in: 1...9, using: &g)])
+      #expect(Pareto.hypervolume2D(pts, directions: dirs, reference: [0, 10]) >= before)
+    }
+  }
+}
