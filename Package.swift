@@ -77,6 +77,7 @@ let package = Package(
     .testTarget(name: "PruningTests", dependencies: ["Pruning", "Tensors", "TuningSchema"]),
     .testTarget(name: "SearchTests", dependencies: ["Search", "TuningSchema"]),
     .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "TuningSchema"]),
+    .testTarget(name: "ReportingTests", dependencies: ["Reporting", "TuningSchema"]),
     .testTarget(name: "EndToEndTests", dependencies: ["TuningSchema", "ChildProcesses"]),
   ]
 )

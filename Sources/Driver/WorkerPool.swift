@@ -1,6 +1,7 @@
 import Analysis
 import ChildProcesses
 import Foundation
+import Reporting
 import ResultStore
 import TuningSchema
 
@@ -250,23 +251,11 @@ struct WorkerPool {
   }
 
   /// The Pareto front of (accuracy, latency) among this run's finished trials: its size and its
-  /// hypervolume (accuracy·µs, reference accuracy 0 and 1.1 × the slowest dense latency), which
-  /// only grows as the front improves.
+  /// normalized hypervolume (`RunReport.hypervolume`).
   private func frontSummary() -> String {
-    let ok = run.trials().filter {
-      $0.status == .ok && $0.accuracy != nil && $0.latencySeconds != nil
-    }
-    let points = ok.map { [$0.accuracy!, $0.latencySeconds! * 1e6] }
-    let directions: [Direction] = [.higherIsBetter, .lowerIsBetter]
-    let size = Pareto.front(points, directions: directions).count
-    guard
-      let worst =
-        (ok.filter { $0.config.kind == .dense }.isEmpty
-        ? ok : ok.filter { $0.config.kind == .dense })
-        .compactMap(\.latencySeconds).max()
-    else { return "\(size)" }
-    let hv = Pareto.hypervolume2D(
-      points, directions: directions, reference: [0, 1.1 * worst * 1e6])
-    return "\(size) (hypervolume \(String(format: "%.3g", hv)))"
+    let trials = run.trials()
+    let size = RunReport.frontIDs(of: trials).count
+    guard let hv = RunReport.hypervolume(of: trials) else { return "\(size)" }
+    return "\(size) (hypervolume \(String(format: "%.4f", hv)))"
   }
 }

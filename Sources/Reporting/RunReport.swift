@@ -34,25 +34,31 @@ public struct RunReport {
   ]
 
   /// IDs of the trials on the Pareto front (ok trials with an accuracy and a latency).
-  public var frontIDs: Set<String> {
+  public var frontIDs: Set<String> { Self.frontIDs(of: trials) }
+
+  public static func frontIDs(of trials: [TrialRecord]) -> Set<String> {
     let ok = trials.filter { $0.status == .ok && $0.accuracy != nil && $0.latencySeconds != nil }
     let pts = ok.map { [$0.accuracy!, $0.latencySeconds!] }
     return Set(
-      Pareto.front(pts, directions: Self.objectives.map(\.direction)).map { ok[$0].trialID })
+      Pareto.front(pts, directions: objectives.map(\.direction)).map { ok[$0].trialID })
   }
 
-  /// The hypervolume of (test accuracy, latency in µs) over the ok trials, with the reference at
-  /// accuracy 0 and 1.1 × the slowest dense baseline (or trial) — larger is better.
-  public var hypervolume: Double? {
+  /// The hypervolume of the (test accuracy, latency) front of the ok trials, normalized: latency
+  /// as a fraction of the reference latency, 1.1 × the slowest dense baseline (or trial when no
+  /// dense one is done), and accuracy as a fraction. So it lies in [0, 1] — 1 would be accuracy 1
+  /// at zero latency — and, for a fixed reference, grows exactly when the front improves.
+  public static func hypervolume(of trials: [TrialRecord]) -> Double? {
     let ok = trials.filter { $0.status == .ok && $0.accuracy != nil && $0.latencySeconds != nil }
-    guard !ok.isEmpty else { return nil }
-    let dense = ok.filter { $0.config.kind == .dense }.compactMap(\.latencySeconds)
-    let ref = 1.1 * (dense.max() ?? ok.compactMap(\.latencySeconds).max()!) * 1e6
+    let dense = ok.filter { $0.config.kind == .dense }
+    guard let worst = (dense.isEmpty ? ok : dense).compactMap(\.latencySeconds).max(), worst > 0
+    else { return nil }
+    let ref = 1.1 * worst
     return Pareto.hypervolume2D(
-      ok.map { [$0.accuracy!, $0.latencySeconds! * 1e6] },
-      directions: Self.objectives.map(\.direction),
-      reference: [0, ref])
+      ok.map { [$0.accuracy!, $0.latencySeconds! / ref] },
+      directions: objectives.map(\.direction), reference: [0, 1])
   }
+
+  public var hypervolume: Double? { Self.hypervolume(of: trials) }
 
   /// The dense baseline of the same seed, for speedups and accuracy deltas.
   func dense(for t: TrialRecord) -> TrialRecord? {
@@ -60,13 +66,31 @@ public struct RunReport {
   }
 
   /// A conservative interval for the model latency: the sums of the layers' lower and upper
-  /// bootstrap bounds.
-  func latencyCI(_ t: TrialRecord) -> String {
-    guard t.latencySeconds != nil, !t.layers.isEmpty else { return "" }
+  /// bootstrap bounds (nil when a layer has none).
+  func latencyInterval(_ t: TrialRecord) -> (low: Double, high: Double)? {
+    guard t.latencySeconds != nil, !t.layers.isEmpty else { return nil }
     let lows = t.layers.compactMap(\.bestCILow)
     let highs = t.layers.compactMap(\.bestCIHigh)
-    guard lows.count == t.layers.count, highs.count == t.layers.count else { return "" }
-    return fmtCI(lows.reduce(0, +), highs.reduce(0, +))
+    guard lows.count == t.layers.count, highs.count == t.layers.count else { return nil }
+    return (lows.reduce(0, +), highs.reduce(0, +))
+  }
+
+  func latencyCI(_ t: TrialRecord) -> String {
+    latencyInterval(t).map { fmtCI($0.low, $0.high) } ?? ""
+  }
+
+  /// `dense / pruned` model latency as a speedup, stated only when the two conservative intervals
+  /// do not overlap and the medians differ by more than the machine's noise floor.
+  func modelSpeedup(dense: TrialRecord, pruned: TrialRecord) -> String {
+    guard let l = pruned.latencySeconds, let dl = dense.latencySeconds, l > 0 else { return "" }
+    if dense.trialID == pruned.trialID { return "1.00x (baseline)" }
+    let ratio = String(format: "%.2fx", dl / l)
+    guard let a = latencyInterval(pruned), let b = latencyInterval(dense) else {
+      return ratio + " (untested)"
+    }
+    let minEffect = manifest.environment.timingNoiseMinEffect ?? 0.01
+    let separated = a.high < b.low || b.high < a.low
+    return separated && abs(dl / l - 1) > minEffect ? ratio : "≈1x (n.s.; \(ratio))"
   }
 
   /// The summed best medians of the block-sparse layers (nil for the dense baseline).
@@ -97,6 +121,10 @@ public struct RunReport {
         + "all layers of the median time per call of the fastest verified kernel variant (pruned layers in the "
         + "block-sparse format, dense layers with the dense kernel), as measured by the C runner on this machine; "
         + "bias, activation and data movement between layers are not included. "
+        + "Its 95% interval is conservative: the sums of the layers' lower and of their upper "
+        + "bootstrap bounds. A model speedup vs dense is stated only when the two intervals do not "
+        + "overlap and the medians differ by more than this machine's noise floor between runner "
+        + "processes; otherwise it reads `≈1x (n.s.)`. "
         + "Trials on the Pareto front of (test accuracy ↑, latency ↓) are marked ★.")
 
     doc.heading("Trials")
@@ -106,15 +134,13 @@ public struct RunReport {
         + (hypervolume.map {
           String(
             format:
-              "; hypervolume %.3f accuracy·µs (reference: accuracy 0, 1.1 × the dense latency)", $0)
+              "; hypervolume %.4f (accuracy × latency saved, latency as a fraction of 1.1 × the dense latency; 1 is the ideal)",
+            $0)
         } ?? "") + ".")
     var rows: [[String]] = []
     for t in trials {
       let d = dense(for: t)
-      let speedup: String = {
-        guard let l = t.latencySeconds, let dl = d?.latencySeconds, l > 0 else { return "" }
-        return String(format: "%.2fx", dl / l)
-      }()
+      let speedup = d.map { modelSpeedup(dense: $0, pruned: t) } ?? ""
       let kept = t.kept.filter(\.pruned)
       let achieved: String = {
         let total = kept.reduce(0) { $0 + $1.total }
@@ -158,7 +184,9 @@ public struct RunReport {
         + "two-sided Mann–Whitney test (alpha 0.01) separates the two kernels' samples and the medians "
         + "differ by more than this machine's noise floor between runner processes ("
         + String(format: "%.1f%%", (manifest.environment.timingNoiseMinEffect ?? 0.01) * 100)
-        + ", measured at the start of the run); otherwise it reads `≈1x (n.s.)`.")
+        + ", measured at the start of the run); otherwise it reads `≈1x (n.s.)`. "
+        + "`variants tied with the best` counts the other variants at this batch that the same test "
+        + "cannot tell apart from the best one: which of them is fastest is not established.")
     var layerRows: [[String]] = []
     for t in trials where !t.layers.isEmpty {
       for l in t.layers {
@@ -167,8 +195,10 @@ public struct RunReport {
           guard let a = l.bestMedianSeconds, let b = d?.bestMedianSeconds, a > 0,
             t.config.kind == .pruned
           else { return "" }
-          return String(format: "%.2fx", b / a)
+          return speedup(
+            dense: d?.bestVariantID, denseMedian: b, pruned: l.bestVariantID, prunedMedian: a)
         }()
+        let ties = l.tiedVariantIDs ?? []
         // Per batch: the fastest verified variant, and how many variants were tried / failed.
         let batches = Array(Set(l.variants.map(\.knobs.batch))).sorted()
         let variants = batches.map { b -> String in
@@ -182,16 +212,17 @@ public struct RunReport {
         layerRows.append([
           t.config.label, "\(t.config.seed)", l.layer, "\(l.rows)x\(l.cols)", l.format.rawValue,
           "\(l.kept)",
-          fmtTime(l.bestMedianSeconds), fmtCI(l.bestCILow, l.bestCIHigh), sp, variants,
+          fmtTime(l.bestMedianSeconds), fmtCI(l.bestCILow, l.bestCIHigh), sp,
+          ties.isEmpty ? "" : "\(ties.count)", variants,
         ])
       }
     }
     doc.table(
       [
         "trial", "seed", "layer", "M x K", "format", "kept", "best median", "95% CI",
-        "speedup vs dense layer", "variants by batch",
+        "speedup vs dense layer", "variants tied with the best", "variants by batch",
       ],
-      layerRows, alignRight: [5, 6, 7, 8])
+      layerRows, alignRight: [5, 6, 7, 8, 9])
 
     doc.heading("Counters")
     doc.paragraph(
