@@ -71,9 +71,20 @@ public enum Doctor {
         detail: papiInstalled ? "headers found" : "headers missing",
         fix: apt("libpapi-dev libjson-c-dev papi-tools")))
 
+    let papiAvail = ChildProcess.which("papi_avail")
+    checks.append(
+      .init(
+        name: "papi-tools (event lists)", ok: papiAvail != nil,
+        detail: papiAvail.map { "\($0): events are chosen from what this CPU lists" }
+          ?? "papi_avail not found: sweeps cannot choose the events this CPU has",
+        fix: apt("papi-tools")))
+
     var spec = KernelSpec()
     spec.flags = ["-O2"]
-    spec.events += ["perf::task-clock", "perf::page-faults", "perf::context-switches"]
+    for e in ["perf::task-clock", "perf::page-faults", "perf::context-switches"]
+    where !spec.events.contains(e) {
+      spec.events.append(e)
+    }
     let dir = NSTemporaryDirectory() + "blkrew-doctor-\(getuid())"
     try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     let probe =
