@@ -47,7 +47,8 @@ public enum EnvironmentProbe {
       (try? ChildProcess.run(kernels.compiler, ["--version"], timeout: 10))?
       .stdoutText.split(separator: "\n").first.map(String.init) ?? kernels.compiler
 
-    let plan = planEvents(kernels)
+    let avail = papiAvail()
+    let plan = planEvents(kernels, avail: avail)
     let probe = probeRunner(kernels: kernels, groups: plan?.passes, buildDirectory: buildDirectory)
     var info = EnvironmentInfo(
       hostname: str(uts.nodename), cpuModel: field("model name") ?? str(uts.machine),
@@ -60,6 +61,10 @@ public enum EnvironmentProbe {
       openblasCoreTypeEnv: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
       papiVersion: probe?.papiVersion, events: probe?.events ?? [],
       sdeWorks: probe?.sdeWorks ?? false)
+    info.cpuFlagsAll = flags.sorted()
+    info.blasConfig = BLAS.config
+    info.papiAvailablePresets = avail?.availablePresets
+    info.papiHardwareCounters = avail?.hardwareCounters
     info.cpuMHzReported = field("cpu MHz").flatMap(Double.init)
     let ghz = blk_estimate_ghz(200_000_000)
     info.measuredGHz = ghz > 0 ? (ghz * 100).rounded() / 100 : nil
@@ -118,11 +123,8 @@ public enum EnvironmentProbe {
   /// suite lists none, else the suite's list, planned against `papi_avail` (and
   /// `papi_native_avail` for native events). Nil when papi-tools is missing (then the suite's list
   /// is measured in one pass and the runner records what fails).
-  static func planEvents(_ kernels: KernelSpec) -> EventPlan? {
-    guard ChildProcess.which("papi_avail") != nil,
-      let availRun = try? ChildProcess.run("papi_avail", [], timeout: 30), availRun.succeeded
-    else { return nil }
-    let avail = PapiAvail.parse(availRun.stdoutText)
+  static func planEvents(_ kernels: KernelSpec, avail: PapiAvail?) -> EventPlan? {
+    guard let avail else { return nil }
     let native = (try? ChildProcess.run("papi_native_avail", [], timeout: 60)).flatMap {
       $0.succeeded ? PapiNativeAvail.parse($0.stdoutText) : nil
     }
@@ -137,6 +139,14 @@ public enum EnvironmentProbe {
       return plan
     }
     return EventPlan.plan(requested: kernels.events, avail: avail, native: native)
+  }
+
+  /// `papi_avail` (papi-tools) parsed; nil when it is missing or fails.
+  static func papiAvail() -> PapiAvail? {
+    guard ChildProcess.which("papi_avail") != nil,
+      let r = try? ChildProcess.run("papi_avail", [], timeout: 30), r.succeeded
+    else { return nil }
+    return PapiAvail.parse(r.stdoutText)
   }
 
   static func probeRunner(kernels: KernelSpec, buildDirectory: String) -> RunnerProbe? {

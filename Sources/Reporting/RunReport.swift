@@ -93,6 +93,12 @@ public struct RunReport {
     return separated && abs(dl / l - 1) > minEffect ? ratio : "≈1x (n.s.; \(ratio))"
   }
 
+  /// Min, MAD and p90 of a variant's raw samples, computed here from `kernels/<id>.json`.
+  func spread(_ variantID: String?) -> String {
+    guard let id = variantID, let x = samples[id], let s = SampleSummary(x) else { return "" }
+    return "\(fmtTime(s.min)) / \(fmtTime(s.mad)) / \(fmtTime(s.p90)) (\(s.n))"
+  }
+
   /// The summed best medians of the block-sparse layers (nil for the dense baseline).
   func prunedLatency(_ t: TrialRecord) -> Double? {
     let pruned = t.layers.filter { $0.format != .dense }
@@ -180,7 +186,8 @@ public struct RunReport {
       "Median seconds per call of each layer's best verified variant at batch \(suite.latency.batch); "
         + "the last column gives the best of each batch measured (every variant is in the trial file). "
         + "`kept` is the number of weights the kernel multiplies. The confidence interval is a "
-        + "percentile bootstrap of the median over the raw samples. A speedup is stated only when a "
+        + "percentile bootstrap of the median over the raw samples; min, MAD and p90 are computed "
+        + "from the same raw samples when the report is written. A speedup is stated only when a "
         + "two-sided Mann–Whitney test (alpha 0.01) separates the two kernels' samples and the medians "
         + "differ by more than this machine's noise floor between runner processes ("
         + String(format: "%.1f%%", (manifest.environment.timingNoiseMinEffect ?? 0.01) * 100)
@@ -212,7 +219,8 @@ public struct RunReport {
         layerRows.append([
           t.config.label, "\(t.config.seed)", l.layer, "\(l.rows)x\(l.cols)", l.format.rawValue,
           "\(l.kept)",
-          fmtTime(l.bestMedianSeconds), fmtCI(l.bestCILow, l.bestCIHigh), sp,
+          fmtTime(l.bestMedianSeconds), fmtCI(l.bestCILow, l.bestCIHigh),
+          spread(l.bestVariantID), sp,
           ties.isEmpty ? "" : "\(ties.count)", variants,
         ])
       }
@@ -220,9 +228,10 @@ public struct RunReport {
     doc.table(
       [
         "trial", "seed", "layer", "M x K", "format", "kept", "best median", "95% CI",
-        "speedup vs dense layer", "variants tied with the best", "variants by batch",
+        "min / MAD / p90 (n)", "speedup vs dense layer", "variants tied with the best",
+        "variants by batch",
       ],
-      layerRows, alignRight: [5, 6, 7, 8, 9])
+      layerRows, alignRight: [5, 6, 7, 8, 9, 10])
 
     doc.heading("Counters")
     doc.paragraph(
@@ -286,11 +295,17 @@ public struct RunReport {
         + (env.measuredGHz.map { String(format: "%.2f GHz", $0) } ?? "not measured"),
       "C compilers: " + (env.compilers ?? [env.compiler]).joined(separator: "; "),
       "Compiler: \(env.compiler); flags: `\(env.compilerFlags.joined(separator: " "))`",
-      "BLAS (training): \(env.blas), core type \(env.blasCoreType)"
+      "BLAS (training): \(env.blasConfig ?? env.blas), core type \(env.blasCoreType)"
         + (env.openblasCoreTypeEnv.map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""),
       "PAPI: \(env.papiVersion ?? "not available"); SDE counter works: \(env.sdeWorks ? "yes" : "no")",
     ]
     for c in env.papiComponents ?? [] { envItems.append("PAPI component \(c)") }
+    if let presets = env.papiAvailablePresets {
+      envItems.append(
+        "PAPI presets available on this CPU (papi_avail): "
+          + (presets.isEmpty ? "none" : presets.joined(separator: " "))
+          + (env.papiHardwareCounters.map { "; \($0) hardware counters" } ?? ""))
+    }
     for p in env.eventPasses ?? [] { envItems.append("event pass: " + p.joined(separator: ", ")) }
     for e in env.eventsLeftOut ?? [] {
       envItems.append("event \(e.name): left out — \(e.reason ?? "")")

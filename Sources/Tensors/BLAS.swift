@@ -15,6 +15,13 @@ public enum BLAS {
     return String(cString: name)
   }
 
+  /// OpenBLAS's build description as `openblas_get_config` reports it: version, build options and
+  /// core (e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64").
+  public static var config: String {
+    guard let c = openblas_get_config() else { return "unknown" }
+    return String(cString: c)
+  }
+
   /// `C = alpha * op(A) * op(B) + beta * C`, all matrices row-major.
   ///
   /// `op(A)` is `m x k` and `op(B)` is `k x n`; `C` is `m x n` with leading dimension `ldc`.

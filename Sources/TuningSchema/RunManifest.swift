@@ -35,6 +35,15 @@ public struct EnvironmentInfo: Codable, Sendable {
   /// and the events left out with why.
   public var eventPasses: [[String]]? = nil
   public var eventsLeftOut: [CounterReading]? = nil
+  /// Every flag /proc/cpuinfo lists (`cpu_flags` keeps the vector ones, for the reports).
+  public var cpuFlagsAll: [String]? = nil
+  /// The BLAS build as the library describes itself (OpenBLAS: version, options, core).
+  public var blasConfig: String? = nil
+  /// PAPI presets `papi_avail` lists as available on this CPU (all of them, not only those asked
+  /// for); nil when papi-tools is missing.
+  public var papiAvailablePresets: [String]? = nil
+  /// Hardware counters per `papi_avail` ("Number Hardware Counters"); nil when it says none / NA.
+  public var papiHardwareCounters: Int? = nil
   public init(
     hostname: String, cpuModel: String, cpuFlags: [String], cores: Int, memoryBytes: UInt64,
     kernel: String, virtualization: String, governor: String?, compiler: String,
@@ -76,6 +85,10 @@ public struct EnvironmentInfo: Codable, Sendable {
     case timingNoiseMinEffect = "timing_noise_min_effect"
     case eventPasses = "event_passes"
     case eventsLeftOut = "events_left_out"
+    case cpuFlagsAll = "cpu_flags_all"
+    case blasConfig = "blas_config"
+    case papiAvailablePresets = "papi_available_presets"
+    case papiHardwareCounters = "papi_hardware_counters"
   }
 }
 

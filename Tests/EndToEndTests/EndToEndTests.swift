@@ -91,6 +91,12 @@ let tinySuite = """
       RunManifest.self,
       from: try #require(FileManager.default.contents(atPath: "\(dir)/\(runDir)/run.json")))
     #expect(manifest.environment.sdeWorks)
+    // The manifest says which BLAS build, every CPU flag, and what papi_avail lists here.
+    #expect(manifest.environment.blasConfig?.hasPrefix("OpenBLAS") == true)
+    #expect(manifest.environment.cpuFlagsAll.map { !$0.isEmpty } == true)
+    #expect(manifest.environment.papiAvailablePresets != nil, "papi-tools is installed by setup")
+    #expect(!manifest.environment.cpuModel.isEmpty && manifest.environment.cores >= 1)
+    #expect(manifest.environment.compilers?.isEmpty == false)
     #expect(!manifest.environment.events.isEmpty)
     for e in manifest.environment.events where !e.available { #expect(e.reason?.isEmpty == false) }
 
