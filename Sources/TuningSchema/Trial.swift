@@ -133,8 +133,85 @@ public struct KeptCount: Codable, Hashable, Sendable {
     self.target = target
     self.pruned = pruned
   }
+  /// Output positions per sample that reuse this weight matrix: 1 for a fully connected layer,
+  /// Hout·Wout for a convolution (its GEMM has N = positions × batch), the time steps for an RNN
+  /// gate matrix. Nil when not known (records written before it was kept).
+  public var positions: Int? = nil
   /// Achieved compression ratio total / kept.
   public var rate: Double { kept == 0 ? .infinity : Double(total) / Double(kept) }
+  /// Multiply-adds per sample, dense and after pruning (`positions` × weights).
+  public var denseMACs: Int? { positions.map { $0 * total } }
+  public var keptMACs: Int? { positions.map { $0 * kept } }
+  /// FLOP reduction `dense MACs / kept MACs` (equals `rate` per layer; differs across a model).
+  public var flopReduction: Double { rate }
+
+  enum CodingKeys: String, CodingKey {
+    case layer, rows, cols, total, kept, target, pruned, positions
+  }
+}
+
+/// Histogram of one layer's group norms (`log10Edges` has one more entry than `counts`; the
+/// exact zeros and the norms below the first edge are counted apart).
+public struct GroupNormHistogram: Codable, Hashable, Sendable {
+  public var log10Edges: [Double]
+  public var counts: [Int]
+  public var zeros: Int
+  public var belowRange: Int
+  public init(log10Edges: [Double], counts: [Int], zeros: Int, belowRange: Int) {
+    precondition(log10Edges.count == counts.count + 1)
+    self.log10Edges = log10Edges
+    self.counts = counts
+    self.zeros = zeros
+    self.belowRange = belowRange
+  }
+  enum CodingKeys: String, CodingKey {
+    case counts, zeros
+    case log10Edges = "log10_edges"
+    case belowRange = "below_range"
+  }
+}
+
+/// A pruned layer's group norms before the regularization phase and right before the hard prune.
+public struct LayerNormHistograms: Codable, Hashable, Sendable {
+  public var layer: String
+  public var before: GroupNormHistogram
+  public var after: GroupNormHistogram
+  public init(layer: String, before: GroupNormHistogram, after: GroupNormHistogram) {
+    self.layer = layer
+    self.before = before
+    self.after = after
+  }
+}
+
+/// Sums over a model's layers (dense layers included): weights and multiply-adds per sample,
+/// dense and kept, the compression ratio and the FLOP reduction (MACs are known when every
+/// layer's `positions` is).
+public struct ModelCompression: Codable, Hashable, Sendable {
+  public var weights: Int
+  public var keptWeights: Int
+  public var compressionRatio: Double
+  public var macs: Int?
+  public var keptMACs: Int?
+  public var flopReduction: Double?
+  public init(_ kept: [KeptCount]) {
+    weights = kept.reduce(0) { $0 + $1.total }
+    keptWeights = kept.reduce(0) { $0 + $1.kept }
+    compressionRatio = keptWeights == 0 ? .infinity : Double(weights) / Double(keptWeights)
+    if kept.allSatisfy({ $0.positions != nil }) {
+      let m = kept.reduce(0) { $0 + $1.denseMACs! }
+      let k = kept.reduce(0) { $0 + $1.keptMACs! }
+      macs = m
+      keptMACs = k
+      flopReduction = k > 0 ? Double(m) / Double(k) : nil
+    }
+  }
+  enum CodingKeys: String, CodingKey {
+    case weights, macs
+    case keptWeights = "kept_weights"
+    case compressionRatio = "compression_ratio"
+    case keptMACs = "kept_macs"
+    case flopReduction = "flop_reduction"
+  }
 }
 
 /// The kernel measurements of one layer of a trial.
@@ -264,6 +341,10 @@ public struct TrialRecord: Codable, Sendable {
   public var seconds: Double
   public var finishedAt: String
   public var timing: TrialTiming? = nil
+  /// Group-norm histograms of the pruned layers before and after regularization.
+  public var normHistograms: [LayerNormHistograms]? = nil
+  /// Compression and FLOP reduction of the whole model (from `kept`).
+  public var compression: ModelCompression? = nil
   public init(trialID: String, config: TrialConfig, status: TrialStatus) {
     self.trialID = trialID
     self.config = config
@@ -283,6 +364,8 @@ public struct TrialRecord: Codable, Sendable {
     case sizeBytes = "size_bytes"
     case finishedAt = "finished_at"
     case timing
+    case normHistograms = "norm_histograms"
+    case compression
   }
 
   /// Accuracy right after the hard prune (before retraining), when recorded.
