@@ -5,9 +5,10 @@ import TuningSchema
 /// How the runner measures: warm-up samples, then timed samples of `inner` calls each (`inner`
 /// calibrated so a sample lasts at least `minSampleSeconds`; one call per sample when
 /// `flushCache`). After `minRepeats` samples the runner stops as soon as the 95% bootstrap CI of
-/// the median is narrower than `ciFraction` of the median (stop reason "ci"), else at
-/// `maxRepeats` samples ("max_repeats") or once `maxTimeSeconds` of sampling have passed
-/// ("max_time"); `minRepeats` always come first.
+/// the median is narrower than `ciFraction` of the median (stop reason "ci") — but not before
+/// `minTimeSeconds` of sampling — else at `maxRepeats` samples ("max_repeats") or once
+/// `maxTimeSeconds` of sampling have passed ("max_time"); `minRepeats` always come first, and the
+/// two bounds also cut a minimum time that is longer than they allow.
 ///
 /// `budgetSeconds` is the stored name of the time limit (JSON key `budget_s`, the suites'
 /// `kernels.budget_s`); `maxTimeSeconds` is the same value under its new name. Before the CI rule
@@ -33,6 +34,8 @@ public struct RunSettings: Codable, Sendable, Hashable {
   public var seed: UInt64
   /// Target relative width of the median's CI, (hi - lo) / median; 0 turns the CI stop off.
   public var ciFraction: Double
+  /// Seconds of sampling before the CI rule may stop (google/benchmark's min-time); 0: none.
+  public var minTimeSeconds: Double
   /// Evict the caches before every sample and time one call per sample ("cold").
   public var flushCache: Bool
   /// Explicit measurement passes: one group of events per pass (e.g. from an event planner).
@@ -60,7 +63,8 @@ public struct RunSettings: Codable, Sendable, Hashable {
     budgetSeconds: Double = 0.3, events: [String] = RunSettings.defaultEvents, cpu: Int? = nil,
     seed: UInt64 = 1, ciFraction: Double = 0.02, flushCache: Bool = false,
     eventGroups: [[String]]? = nil, multiplex: Bool = false, waitIdleSeconds: Double = 0,
-    idleThreshold: Double = 0.1, idleWindowSeconds: Double = 0.1, pin: Bool = true
+    idleThreshold: Double = 0.1, idleWindowSeconds: Double = 0.1, pin: Bool = true,
+    minTimeSeconds: Double = 0
   ) {
     self.warmup = warmup
     self.minRepeats = minRepeats
@@ -78,6 +82,7 @@ public struct RunSettings: Codable, Sendable, Hashable {
     self.idleThreshold = idleThreshold
     self.idleWindowSeconds = idleWindowSeconds
     self.pin = pin
+    self.minTimeSeconds = minTimeSeconds
   }
 
   /// The sampling time limit: the same value as `budgetSeconds`.
@@ -116,6 +121,7 @@ public struct RunSettings: Codable, Sendable, Hashable {
       String(Int((idleWindowSeconds * 1e3).rounded())),
     ]
     args += eventArguments
+    if minTimeSeconds > 0 { args += ["--min-time-s", String(minTimeSeconds)] }
     if waitIdleSeconds > 0 { args += ["--wait-idle", String(waitIdleSeconds)] }
     if flushCache { args.append("--flush") }
     if let cpu = resolvedCPU { args += ["--cpu", String(cpu)] }
@@ -129,6 +135,7 @@ public struct RunSettings: Codable, Sendable, Hashable {
     case minSampleSeconds = "min_sample_s"
     case budgetSeconds = "budget_s"
     case ciFraction = "ci_fraction"
+    case minTimeSeconds = "min_time_s"
     case flushCache = "flush_cache"
     case eventGroups = "event_groups"
     case waitIdleSeconds = "wait_idle_s"
@@ -159,6 +166,8 @@ public struct RunSettings: Codable, Sendable, Hashable {
     idleWindowSeconds =
       try c.decodeIfPresent(Double.self, forKey: .idleWindowSeconds) ?? d.idleWindowSeconds
     pin = try c.decodeIfPresent(Bool.self, forKey: .pin) ?? d.pin
+    minTimeSeconds =
+      try c.decodeIfPresent(Double.self, forKey: .minTimeSeconds) ?? d.minTimeSeconds
   }
 }
 
@@ -208,7 +217,8 @@ public struct LocalRunner: Sendable {
       ciFraction: report.ciFraction, samplingSeconds: report.samplingSeconds, stats: report.stats,
       clockOverheadSeconds: report.clockOverheadSeconds, cacheMode: report.cacheMode,
       flushBytes: report.flushBytes, loadBefore: report.loadBefore, loadAfter: report.loadAfter,
-      warnings: report.warnings, passes: report.passes, multiplexed: report.multiplexed)
+      warnings: report.warnings, passes: report.passes, multiplexed: report.multiplexed,
+      minTimeSeconds: report.minTimeSeconds)
   }
 
   /// Runs `runner --probe` with the settings' events; nil when the runner fails or says nothing
@@ -255,6 +265,7 @@ struct RunnerReport: Decodable {
   var ciLowSeconds: Double?
   var ciHighSeconds: Double?
   var ciFraction: Double?
+  var minTimeSeconds: Double?
   var samplingSeconds: Double?
   var stats: SampleStats?
   var clockOverheadSeconds: Double?
@@ -276,6 +287,7 @@ struct RunnerReport: Decodable {
     case ciLowSeconds = "ci_low_s"
     case ciHighSeconds = "ci_high_s"
     case ciFraction = "ci_fraction"
+    case minTimeSeconds = "min_time_s"
     case samplingSeconds = "sampling_s"
     case clockOverheadSeconds = "clock_overhead_s"
     case cacheMode = "cache_mode"
@@ -290,5 +302,17 @@ struct RunnerReport: Decodable {
     case innerCalls = "inner_calls"
     case callsCounted = "calls_counted"
     case papiVersion = "papi_version"
+  }
+}
+
+extension CounterReading {
+  /// A perf event's count with the scaling the runner applied, recomputed by `EventPlan.scaled`
+  /// from the count as read and the recorded enabled / running times: `estimate` is the count
+  /// before the overhead is subtracted, nil when the event never ran. nil without recorded times
+  /// (PAPI events, records written before the times were kept).
+  public var scaledCount: ScaledCount? {
+    guard let enabled = timeEnabledNs, let running = timeRunningNs else { return nil }
+    return EventPlan.scaled(
+      value: Double(rawValue ?? 0), timeEnabled: Double(enabled), timeRunning: Double(running))
   }
 }

@@ -13,6 +13,9 @@ public struct Group: Hashable, Sendable {
 /// is one column segment of one block (length <= br), so a block keeps a subset of its columns.
 /// Block-row: a group is one row segment of one block (length <= bc). Groups are disjoint and
 /// cover `W`; their order (block-row major, then block, then column/row) is stable.
+/// Block-column-row: both sets, so groups overlap (every weight is in one column group and one
+/// row group): right for the regularizer, which penalizes both; its hard prune is
+/// `HardPrune.pruneColumnRow`, not `select`/`mask`.
 public struct GroupPartition: Sendable {
   public let rows: Int
   public let cols: Int
@@ -35,6 +38,9 @@ public struct GroupPartition: Sendable {
         case .blockColumn:
           for c in cr { groups.append(Group(rows: rr, cols: c..<(c + 1))) }
         case .blockRow:
+          for r in rr { groups.append(Group(rows: r..<(r + 1), cols: cr)) }
+        case .blockColumnRow:
+          for c in cr { groups.append(Group(rows: rr, cols: c..<(c + 1))) }
           for r in rr { groups.append(Group(rows: r..<(r + 1), cols: cr)) }
         }
       }

@@ -169,9 +169,12 @@ public enum RunOutcome: String, Codable, Sendable {
 /// One counter over the timed calls: a value when it could be counted, otherwise the reason
 /// (PAPI's, or strerror of perf_event_open).
 ///
-/// `value` is corrected for the counters' own cost: `rawValue - overhead x segments`, where
+/// `value` is corrected for the counters' own cost: `rawValue x scale - overhead x segments`, where
 /// `overhead` is the median reading of one start/stop pair around an empty region and `segments`
-/// the start/stop pairs of the event's pass (`RunResult.passes`), clamped at 0.
+/// the start/stop pairs of the event's pass (`RunResult.passes`), clamped at 0. `scale` is 1 (or
+/// absent) unless a perf event ran for only part of the time it was enabled; then it is
+/// `timeEnabledNs / timeRunningNs` and `estimate` is true. A perf event that was enabled but never
+/// ran is unavailable with the reason "never scheduled", never 0.
 public struct CounterReading: Codable, Sendable, Hashable {
   public var name: String
   public var available: Bool
@@ -190,11 +193,22 @@ public struct CounterReading: Codable, Sendable, Hashable {
   public var source: String?
   /// perf events: opened with exclude_kernel=1 (the fallback for unprivileged processes).
   public var excludeKernel: Bool?
+  /// perf events: nanoseconds the event was enabled over the counted segments of its pass.
+  public var timeEnabledNs: Int64?
+  /// perf events: nanoseconds it was actually counting (less than enabled when multiplexed).
+  public var timeRunningNs: Int64?
+  /// perf events: the factor `rawValue` was scaled by (`timeEnabledNs / timeRunningNs`, 1 when it
+  /// ran the whole time).
+  public var scale: Double?
+  /// The value is an extrapolation, not a count: a multiplexed PAPI EventSet's estimate, or a perf
+  /// count scaled by `scale` > 1.
+  public var estimate: Bool?
 
   public init(
     name: String, available: Bool, value: Int64? = nil, reason: String? = nil,
     rawValue: Int64? = nil, overhead: Int64? = nil, pass: Int? = nil, multiplexed: Bool? = nil,
-    source: String? = nil, excludeKernel: Bool? = nil
+    source: String? = nil, excludeKernel: Bool? = nil, timeEnabledNs: Int64? = nil,
+    timeRunningNs: Int64? = nil, scale: Double? = nil, estimate: Bool? = nil
   ) {
     self.name = name
     self.available = available
@@ -206,12 +220,18 @@ public struct CounterReading: Codable, Sendable, Hashable {
     self.multiplexed = multiplexed
     self.source = source
     self.excludeKernel = excludeKernel
+    self.timeEnabledNs = timeEnabledNs
+    self.timeRunningNs = timeRunningNs
+    self.scale = scale
+    self.estimate = estimate
   }
 
   enum CodingKeys: String, CodingKey {
-    case name, available, value, reason, overhead, pass, multiplexed, source
+    case name, available, value, reason, overhead, pass, multiplexed, source, scale, estimate
     case rawValue = "raw_value"
     case excludeKernel = "exclude_kernel"
+    case timeEnabledNs = "time_enabled_ns"
+    case timeRunningNs = "time_running_ns"
   }
 }
 
@@ -466,6 +486,8 @@ public struct RunResult: Codable, Sendable {
   public var ciHighSeconds: Double?
   /// The CI relative width the stopping rule aimed for ((hi - lo) / median).
   public var ciFraction: Double?
+  /// Seconds of sampling the rule waited for before a CI stop (0: none).
+  public var minTimeSeconds: Double?
   /// Seconds pass 0 sampled for.
   public var samplingSeconds: Double?
   public var stats: SampleStats?
@@ -496,7 +518,8 @@ public struct RunResult: Codable, Sendable {
     ciFraction: Double? = nil, samplingSeconds: Double? = nil, stats: SampleStats? = nil,
     clockOverheadSeconds: Double? = nil, cacheMode: CacheMode? = nil, flushBytes: Int64? = nil,
     loadBefore: LoadSample? = nil, loadAfter: LoadSample? = nil, warnings: [String]? = nil,
-    passes: [MeasurementPass]? = nil, multiplexed: Bool? = nil, simulated: SimulatedCost? = nil
+    passes: [MeasurementPass]? = nil, multiplexed: Bool? = nil, simulated: SimulatedCost? = nil,
+    minTimeSeconds: Double? = nil
   ) {
     self.schemaVersion = schemaVersion
     self.variantID = variantID
@@ -528,6 +551,7 @@ public struct RunResult: Codable, Sendable {
     self.passes = passes
     self.multiplexed = multiplexed
     self.simulated = simulated
+    self.minTimeSeconds = minTimeSeconds
   }
 
   /// A result without a measurement (build failure, crash, timeout) for `variant`.
@@ -560,6 +584,7 @@ public struct RunResult: Codable, Sendable {
     case ciLowSeconds = "ci_low_s"
     case ciHighSeconds = "ci_high_s"
     case ciFraction = "ci_fraction"
+    case minTimeSeconds = "min_time_s"
     case samplingSeconds = "sampling_s"
     case clockOverheadSeconds = "clock_overhead_s"
     case cacheMode = "cache_mode"

@@ -391,8 +391,7 @@ public enum SuiteLoader {
           n, "kernels",
           allowed: [
             "compiler", "flags", "events", "min_repeats", "max_repeats", "warmup", "budget_s",
-            "cold",
-            "simulate", "wait_idle_s",
+            "cold", "simulate", "wait_idle_s", "ci_fraction", "min_time_s", "multiplex",
           ])
         if let v = s["compiler"] {
           spec.kernels.compiler = try string(v, "kernels.compiler")
@@ -432,8 +431,26 @@ public enum SuiteLoader {
         if let v = s["budget_s"] {
           spec.kernels.budgetSeconds = try double(v, "kernels.budget_s", min: 0)
         }
+        if let v = s["ci_fraction"] {
+          let f = try double(v, "kernels.ci_fraction", min: -.infinity)
+          guard f > 0 && f < 1 else {
+            throw fail(v, "'kernels.ci_fraction' must be > 0 and < 1, got \(f)")
+          }
+          spec.kernels.ciFraction = f
+        }
+        if let v = s["min_time_s"] {
+          spec.kernels.minTimeSeconds = try double(v, "kernels.min_time_s", min: 0)
+        }
+        if let v = s["multiplex"] { spec.kernels.multiplex = try bool(v, "kernels.multiplex") }
         guard partial || spec.kernels.maxRepeats >= spec.kernels.minRepeats else {
           throw fail(n, "'kernels.max_repeats' must be >= 'kernels.min_repeats'")
+        }
+        // budget_s bounds the sampling time, so a longer minimum would silently be cut short.
+        guard partial || spec.kernels.minTimeSeconds <= spec.kernels.budgetSeconds else {
+          throw fail(
+            s["min_time_s"] ?? n,
+            "'kernels.min_time_s' (\(spec.kernels.minTimeSeconds)) must be <= 'kernels.budget_s' (\(spec.kernels.budgetSeconds))"
+          )
         }
       }
       if let n = e["search"] {

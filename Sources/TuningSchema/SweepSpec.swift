@@ -46,6 +46,8 @@ public enum PruningScheme: String, Codable, Hashable, Sendable, CaseIterable {
   case blockColumn = "block-column"
   /// A group is one row segment (length bc) of one block.
   case blockRow = "block-row"
+  /// Both group sets in every block: a block keeps a subset of its rows and of its columns.
+  case blockColumnRow = "block-column-row"
 }
 
 /// The regularizer applied in the regularization phase.
@@ -57,6 +59,10 @@ public struct RegularizerSpec: Codable, Hashable, Sendable {
     case groupLasso = "group-lasso"
     /// No regularization: hard prune by magnitude, then retrain.
     case none
+    /// ADMM block pruning: `(rho/2)||W - Z + U||^2` with `Z` the projection of `W + U` onto the
+    /// block-sparse set at the trial's rate and `U` the scaled dual, both updated every
+    /// `refreshSteps` steps, `rho` multiplied by `rhoGrowth` at each update up to `rhoMax`.
+    case admm
   }
   /// `norm`: pen = ||W_g||, alpha = 1/(||W_g|| + eps) (the authors' code; default).
   /// `squared`: pen = ||W_g||^2, alpha = 1/(||W_g||^2 + eps).
@@ -69,12 +75,22 @@ public struct RegularizerSpec: Codable, Hashable, Sendable {
   public var eps: Double = 1e-3
   public var refreshSteps: Int = 200
   public var form: Form = .norm
+  /// ADMM only (nil elsewhere, so other suites' canonical forms and run ids do not change).
+  public var rho: Double? = nil
+  public var rhoGrowth: Double? = nil
+  public var rhoMax: Double? = nil
+
+  public static let defaultRho = 1e-3
+  public static let defaultRhoGrowth = 1.3
+  public static let defaultRhoMax = 1.0
 
   public init() {}
 
   enum CodingKeys: String, CodingKey {
-    case kind, lambda, eps, form
+    case kind, lambda, eps, form, rho
     case refreshSteps = "refresh_steps"
+    case rhoGrowth = "rho_growth"
+    case rhoMax = "rho_max"
   }
 }
 
@@ -156,7 +172,19 @@ public struct KernelSpec: Codable, Hashable, Sendable {
   public var simulate: Bool = false
   /// Seconds the runner waits for the other CPUs to go idle before measuring (then it warns).
   public var waitIdleSeconds: Double = 0
+  /// The stopping rule's target: stop once the median's 95% CI is narrower than this fraction of
+  /// the median, (hi - lo) / median.
+  public var ciFraction: Double = KernelSpec.defaultCIFraction
+  /// Seconds of sampling before the CI rule may stop a variant (still bounded by `budget_s` and
+  /// `max_repeats`).
+  public var minTimeSeconds: Double = 0
+  /// PAPI multiplexing for every EventSet (values become PAPI's estimates).
+  public var multiplex: Bool = false
+
+  public static let defaultCIFraction = 0.02
+
   public init() {}
+
   enum CodingKeys: String, CodingKey {
     case compiler, flags, events, warmup
     case budgetSeconds = "budget_s"
@@ -165,6 +193,50 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     case waitIdleSeconds = "wait_idle_s"
     case minRepeats = "min_repeats"
     case maxRepeats = "max_repeats"
+    case ciFraction = "ci_fraction"
+    case minTimeSeconds = "min_time_s"
+    case multiplex
+  }
+
+  /// Keys added after suites had run ids are decoded when present and otherwise take their
+  /// defaults, so stored run manifests still decode.
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    compiler = try c.decode(String.self, forKey: .compiler)
+    flags = try c.decode([String].self, forKey: .flags)
+    events = try c.decode([String].self, forKey: .events)
+    minRepeats = try c.decode(Int.self, forKey: .minRepeats)
+    maxRepeats = try c.decode(Int.self, forKey: .maxRepeats)
+    warmup = try c.decode(Int.self, forKey: .warmup)
+    budgetSeconds = try c.decode(Double.self, forKey: .budgetSeconds)
+    autoEvents = try c.decode(Bool.self, forKey: .autoEvents)
+    cold = try c.decode(Bool.self, forKey: .cold)
+    simulate = try c.decode(Bool.self, forKey: .simulate)
+    waitIdleSeconds = try c.decode(Double.self, forKey: .waitIdleSeconds)
+    ciFraction =
+      try c.decodeIfPresent(Double.self, forKey: .ciFraction) ?? KernelSpec.defaultCIFraction
+    minTimeSeconds = try c.decodeIfPresent(Double.self, forKey: .minTimeSeconds) ?? 0
+    multiplex = try c.decodeIfPresent(Bool.self, forKey: .multiplex) ?? false
+  }
+
+  /// The suite's canonical form (its run id) must not change for suites that do not use the
+  /// added keys: they are written only when they differ from their defaults.
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(compiler, forKey: .compiler)
+    try c.encode(flags, forKey: .flags)
+    try c.encode(events, forKey: .events)
+    try c.encode(minRepeats, forKey: .minRepeats)
+    try c.encode(maxRepeats, forKey: .maxRepeats)
+    try c.encode(warmup, forKey: .warmup)
+    try c.encode(budgetSeconds, forKey: .budgetSeconds)
+    try c.encode(autoEvents, forKey: .autoEvents)
+    try c.encode(cold, forKey: .cold)
+    try c.encode(simulate, forKey: .simulate)
+    try c.encode(waitIdleSeconds, forKey: .waitIdleSeconds)
+    if ciFraction != KernelSpec.defaultCIFraction { try c.encode(ciFraction, forKey: .ciFraction) }
+    if minTimeSeconds != 0 { try c.encode(minTimeSeconds, forKey: .minTimeSeconds) }
+    if multiplex { try c.encode(multiplex, forKey: .multiplex) }
   }
 }
 

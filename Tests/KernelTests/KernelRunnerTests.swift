@@ -101,6 +101,93 @@ import TuningSchema
     for e in probe.events where e.available { #expect((e.value ?? 0) > 0) }
   }
 
+  /// PAPI accepts any `sde:::` name and reads an unregistered one as 0 (or -1): the runner must
+  /// record a misspelled SDE counter as unavailable, and still read the real one exactly.
+  @Test func aMisspelledSDECounterIsUnavailableNotZero() throws {
+    let scratch = Scratch("sdename")
+    defer { scratch.cleanUp() }
+    let layer = TestLayer.blockColumn(rows: 24, cols: 32, br: 8, bc: 8, seed: 12)
+    let workload = layer.workload(.blockColumn, br: 8, bc: 8)
+    let batch = 3
+    let variant = KernelVariant(
+      workload: workload, knobs: KernelKnobs(batch: batch, unroll: 2, nTile: batch),
+      flags: testFlags, generatorVersion: KernelGenerator.version)
+    var settings = quickSettings
+    settings.events = ["sde:::blkrew::MACZ", "sde:::blkrew::MACS", "perf::task-clock"]
+    let (_, result) = try buildAndRun(
+      KernelGenerator.generate(variant), layer: layer, scratch: scratch, settings: settings)
+    let r = try #require(result)
+    #expect(r.outcome == .measured, "\(r.message ?? "")")
+    let bogus = try #require(r.counters.first { $0.name == "sde:::blkrew::MACZ" })
+    #expect(!bogus.available)
+    #expect(bogus.value == nil && bogus.rawValue == nil)
+    #expect(bogus.reason?.contains("no such SDE counter") == true, "\(bogus.reason ?? "")")
+    #expect(bogus.reason?.contains("sde:::blkrew::MACS") == true)
+    // The real counter is the run's `sde` reading, exact.
+    let sde = try #require(r.sde)
+    #expect(sde.event == "sde:::blkrew::MACS")
+    #expect(sde.works, "\(sde)")
+    #expect(sde.read == Int64(workload.kept * batch) * r.callsCounted && r.callsCounted > 0)
+    #expect(r.counters.map(\.name) == ["sde:::blkrew::MACZ", "perf::task-clock"])
+
+    // Any other spelling of the registered name is read as the registered counter (PAPI looks
+    // SDE names up case-sensitively); a name of another library is not counted either.
+    let probeBuild = LocalBuilder(workDirectory: scratch.url).buildProbe()
+    let probeBinary = try #require(probeBuild.binaryPath, "\(probeBuild.log)")
+    let probe = try #require(
+      LocalRunner(settings: RunSettings(events: ["SDE:::Blkrew::macs", "sde:::otherlib::X"]))
+        .probe(binaryPath: probeBinary))
+    #expect(probe.sdeWorks && probe.sde?.read == probe.sde?.expected)
+    let other = try #require(probe.events.first { $0.name == "sde:::otherlib::X" })
+    #expect(!other.available && other.reason?.contains("no such SDE counter") == true)
+  }
+
+  /// perf software events are read with their enabled and running times; a count is scaled by
+  /// enabled / running (1 here: software events are never multiplexed).
+  @Test func perfEventsRecordEnabledAndRunningTimes() throws {
+    let scratch = Scratch("perftimes")
+    defer { scratch.cleanUp() }
+    let layer = TestLayer.blockColumn(rows: 32, cols: 32, br: 8, bc: 8, seed: 13)
+    let variant = KernelVariant(
+      workload: layer.workload(.blockColumn, br: 8, bc: 8),
+      knobs: KernelKnobs(batch: 2, unroll: 2, nTile: 2), flags: testFlags,
+      generatorVersion: KernelGenerator.version)
+    var settings = quickSettings
+    settings.minRepeats = 4
+    settings.maxRepeats = 6
+    let (_, result) = try buildAndRun(
+      KernelGenerator.generate(variant), layer: layer, scratch: scratch, settings: settings)
+    let r = try #require(result)
+    #expect(r.outcome == .measured, "\(r.message ?? "")")
+    let segments = try #require(r.passes?.first?.segments)
+    let perf = r.counters.filter { $0.source == "perf" }
+    #expect(
+      perf.map(\.name) == ["perf::task-clock", "perf::page-faults", "perf::context-switches"])
+    for c in perf {
+      #expect(c.available, "\(c.name): \(c.reason ?? "")")
+      let enabled = try #require(c.timeEnabledNs, "\(c.name)")
+      let running = try #require(c.timeRunningNs, "\(c.name)")
+      let scale = try #require(c.scale, "\(c.name)")
+      #expect(enabled >= running && running > 0, "\(c.name): \(enabled) \(running)")
+      #expect(scale >= 1, "\(c.name)")
+      // The runner's scale is EventPlan.scaled's.
+      let scaled = try #require(c.scaledCount, "\(c.name)")
+      #expect(abs((scaled.scale ?? 0) - scale) <= 1e-9 * scale, "\(c.name)")
+      let raw = try #require(c.rawValue)
+      let estimate = Int64((scaled.estimate ?? -1).rounded())
+      #expect(c.value == max(0, estimate - (c.overhead ?? 0) * segments), "\(c.name)")
+      #expect((c.estimate ?? false) == (scale > 1), "\(c.name)")
+      if scale == 1 { #expect(estimate == raw) }
+    }
+    // task-clock ran the whole time it was enabled, which covers at least the timed calls.
+    let taskClock = try #require(perf.first)
+    #expect(Double(taskClock.timeEnabledNs ?? 0) * 1e-9 >= (r.passes?.first?.seconds ?? 1) * 0.5)
+    // PAPI events have no times (and are not estimates unless multiplexed).
+    for c in r.counters where c.source == "papi" {
+      #expect(c.timeEnabledNs == nil && c.scale == nil && c.scaledCount == nil, "\(c.name)")
+    }
+  }
+
   @Test func aCompileErrorIsABuildResultWithTheLog() throws {
     let scratch = Scratch("compile")
     defer { scratch.cleanUp() }

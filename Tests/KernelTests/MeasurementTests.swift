@@ -64,6 +64,22 @@ func buildRunner(_ variant: KernelVariant, layer: TestLayer, scratch: Scratch) t
       run("noisy_time", r, 1);
       r.ci_fraction = 0; r.max_time_s = 1e9; r.max_repeats = 15;
       run("ci_off", r, 0);
+      /* A minimum time: constant samples meet the CI at once, but the rule waits for the time
+       * (0.01 s per sample here); past 64 samples the CI is checked every n/32 samples. */
+      r = stats_default_rule();
+      r.min_repeats = 10; r.max_repeats = 1000; r.max_time_s = 1e9; r.ci_fraction = 0.02;
+      r.min_time_s = 0.205;
+      run("min_time", r, 0);
+      printf("due %d %d %d\n", stats_ci_due(&r, 20, 0.20), stats_ci_due(&r, 21, 0.21), stats_ci_due(&r, 5, 1.0));
+      r.min_time_s = 0.805;
+      run("min_time_late", r, 0);
+      /* The bounds still apply: max_time, then max_repeats, cut a longer minimum. */
+      r.min_time_s = 1.0; r.max_time_s = 0.305;
+      run("min_time_cut", r, 0);
+      r.max_time_s = 1e9; r.max_repeats = 40;
+      run("min_time_max", r, 0);
+      r.min_time_s = 0; r.max_repeats = 1000;
+      run("min_time_zero", r, 0);
       double s[9] = {5, 1, 9, 3, 7, 2, 8, 4, 6}, lo1, hi1, lo2, hi2, lo3, hi3;
       stats_bootstrap_median_ci(s, 9, 300, 0.95, 7, &lo1, &hi1);
       stats_bootstrap_median_ci(s, 9, 300, 0.95, 7, &lo2, &hi2);
@@ -108,6 +124,13 @@ func buildRunner(_ variant: KernelVariant, layer: TestLayer, scratch: Scratch) t
     // 0.1% noise: within 2% at once.
     #expect(lines["quiet"] == ["10", "ci"])
     #expect(lines["ci_off"] == ["15", "max_repeats"])
+    // min_time_s: no CI stop (and no CI computed, so no counter pause) before it has passed.
+    #expect(lines["min_time"] == ["21", "ci"])
+    #expect(lines["due"] == ["0", "1", "0"])
+    #expect(lines["min_time_late"] == ["82", "ci"])
+    #expect(lines["min_time_cut"] == ["31", "max_time"])
+    #expect(lines["min_time_max"] == ["40", "max_repeats"])
+    #expect(lines["min_time_zero"] == ["10", "ci"])
     // The CI is a function of the samples as a multiset and the seed.
     let ci = try #require(lines["ci"]).compactMap(Double.init)
     #expect(ci.count == 6)
@@ -187,6 +210,22 @@ func buildRunner(_ variant: KernelVariant, layer: TestLayer, scratch: Scratch) t
     let timed = run(s)
     #expect(timed.stopReason == .maxTime && timed.samplesSeconds.count == 5)
     #expect(timed.ciLowSeconds != nil)
+    #expect(timed.minTimeSeconds == 0)
+
+    // A minimum time: a CI that is met at once still waits for 0.1 s of sampling.
+    s.ciFraction = 1e6
+    s.maxRepeats = 100_000
+    s.maxTimeSeconds = 5
+    s.minTimeSeconds = 0.1
+    #expect(s.arguments.contains("--min-time-s"))
+    let long = run(s)
+    #expect(long.outcome == .measured, "\(long.message ?? "")")
+    #expect(long.stopReason == .ci)
+    #expect(long.minTimeSeconds == 0.1)
+    #expect((long.samplingSeconds ?? 0) >= 0.1, "\(long.samplingSeconds ?? -1)")
+    #expect((long.samplingSeconds ?? .infinity) < 4)
+    #expect(long.samplesSeconds.count > 5)
+    #expect(long.sde?.works == true)
   }
 
   @Test func coldCachesTimeOneCallPerSample() throws {
@@ -296,11 +335,13 @@ func buildRunner(_ variant: KernelVariant, layer: TestLayer, scratch: Scratch) t
     let decoded = try JSONDecoder().decode(RunResult.self, from: Data(old.utf8))
     #expect(decoded.stopReason == nil && decoded.simulated == nil && decoded.passes == nil)
     #expect(decoded.counters.first?.rawValue == nil)
+    #expect(decoded.counters.first?.timeEnabledNs == nil && decoded.minTimeSeconds == nil)
     let oldSettings =
       #"{"warmup":1,"min_repeats":2,"max_repeats":3,"min_sample_s":0.001,"budget_s":0.5,"events":["X"],"seed":1}"#
     let settings = try JSONDecoder().decode(RunSettings.self, from: Data(oldSettings.utf8))
     #expect(settings.maxTimeSeconds == 0.5 && settings.ciFraction == 0.02 && !settings.flushCache)
     #expect(settings.pin && settings.eventGroups == nil)
+    #expect(settings.minTimeSeconds == 0 && !settings.arguments.contains("--min-time-s"))
 
     var r = decoded
     r.stopReason = .maxTime
@@ -321,6 +362,50 @@ func buildRunner(_ variant: KernelVariant, layer: TestLayer, scratch: Scratch) t
     let back = try JSONDecoder().decode(RunResult.self, from: Data(text.utf8))
     #expect(back.simulated?.irPerCall == 12.5 && back.stopReason == .maxTime)
     #expect(RunSettings(maxRepeatsAndTime: 3).arguments.contains("--max-time-s"))
+  }
+
+  /// PAPI multiplexing cannot run on this VM (its perf_event component is disabled) and software
+  /// events are never multiplexed, so the bookkeeping of estimates is checked on counters in the
+  /// runner's format as a machine with a PMU would write them (values made up, consistent).
+  @Test func multiplexedAndScaledCountersDecode() throws {
+    let json = """
+      [{"name":"PAPI_TOT_CYC","available":true,"source":"papi","value":1200,"raw_value":1210,
+        "overhead":5,"pass":0,"multiplexed":true,"estimate":true},
+       {"name":"perf::task-clock","available":true,"source":"perf","value":1990,"raw_value":1000,
+        "overhead":5,"pass":0,"exclude_kernel":false,"time_enabled_ns":4000,
+        "time_running_ns":2000,"scale":2.0,"estimate":true},
+       {"name":"perf::context-switches","available":true,"source":"perf","value":3,
+        "raw_value":3,"overhead":0,"pass":0,"exclude_kernel":false,"time_enabled_ns":4000,
+        "time_running_ns":4000,"scale":1.0},
+       {"name":"perf::page-faults","available":false,"source":"perf",
+        "reason":"never scheduled: time_running 0 ns of time_enabled 3000 ns over 2 segment(s)",
+        "time_enabled_ns":3000,"time_running_ns":0},
+       {"name":"PAPI_L1_DCM","available":false,"reason":"no"}]
+      """
+    let counters = try JSONDecoder().decode([CounterReading].self, from: Data(json.utf8))
+    let segments: Int64 = 2
+    let cyc = counters[0]
+    #expect(cyc.multiplexed == true && cyc.estimate == true && cyc.scaledCount == nil)
+    let task = counters[1]
+    let scaled = try #require(task.scaledCount)
+    #expect(scaled.scale == task.scale && scaled.wasMultiplexed && scaled.estimate == 2000)
+    #expect(task.estimate == true)
+    #expect(task.value == Int64(scaled.estimate ?? 0) - (task.overhead ?? 0) * segments)
+    let cs = try #require(counters[2].scaledCount)
+    #expect(cs.scale == 1 && !cs.wasMultiplexed && cs.estimate == 3 && counters[2].estimate == nil)
+    let never = counters[3]
+    #expect(
+      !never.available && never.value == nil && never.reason?.hasPrefix("never scheduled") == true)
+    #expect(never.scaledCount?.estimate == nil && never.scaledCount?.timeEnabled == 3000)
+    #expect(counters[4].timeEnabledNs == nil && counters[4].scale == nil)
+    #expect(counters[4].estimate == nil && counters[4].scaledCount == nil)
+    // The keys survive a round trip.
+    let data = try JSONEncoder().encode(counters)
+    let text = String(decoding: data, as: UTF8.self)
+    for key in ["time_enabled_ns", "time_running_ns", "\"scale\"", "\"estimate\""] {
+      #expect(text.contains(key), "\(key)")
+    }
+    #expect(try JSONDecoder().decode([CounterReading].self, from: data) == counters)
   }
 
   @Test func cacheGeometryFromSysfsOrFallback() throws {

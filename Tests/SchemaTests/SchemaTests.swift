@@ -112,6 +112,61 @@ import Testing
     #expect(a.contentID != c.contentID)
   }
 
+  /// Run ids of existing suites must not move when keys are added: a key at its default value
+  /// is not in the canonical JSON. The id below is the design sketch's, computed before
+  /// `kernels.ci_fraction`, `min_time_s` and `multiplex` existed.
+  @Test func newKeysAtTheirDefaultsKeepTheRunID() throws {
+    let a = try SuiteLoader.parse(good, file: "a.yaml")
+    #expect(a.contentID == "e4d3e186ad760cfa")
+    let explicit = try SuiteLoader.parse(
+      good + "\nkernels: {ci_fraction: 0.02, min_time_s: 0, multiplex: false}", file: "b.yaml")
+    #expect(explicit.contentID == a.contentID)
+    let json = String(decoding: try ContentHash.canonicalJSON(a), as: UTF8.self)
+    for key in ["ci_fraction", "min_time_s", "multiplex"] { #expect(!json.contains(key), "\(key)") }
+    // A suite that uses them is another run.
+    for change in ["ci_fraction: 0.05", "min_time_s: 0.1", "multiplex: true"] {
+      let b = try SuiteLoader.parse(good + "\nkernels: {\(change)}", file: "c.yaml")
+      #expect(b.contentID != a.contentID, "\(change)")
+    }
+  }
+
+  @Test func measurementKeysParseAndAreChecked() throws {
+    let s = try SuiteLoader.parse(
+      good + "\nkernels: {ci_fraction: 0.05, min_time_s: 0.2, multiplex: true}", file: "k.yaml")
+    #expect(s.kernels.ciFraction == 0.05)
+    #expect(s.kernels.minTimeSeconds == 0.2)
+    #expect(s.kernels.multiplex)
+    let d = try SuiteLoader.parse(good, file: "d.yaml")
+    #expect(d.kernels.ciFraction == 0.02 && d.kernels.minTimeSeconds == 0 && !d.kernels.multiplex)
+    // Non-default values survive the record round trip; a record without the keys still decodes.
+    let data = try RecordCoding.encoder().encode(s)
+    #expect(try RecordCoding.decoder().decode(SweepSpec.self, from: data) == s)
+    let old = try RecordCoding.encoder().encode(d)
+    #expect(try RecordCoding.decoder().decode(SweepSpec.self, from: old) == d)
+
+    // Line 14 is the value's line in a block mapping after the 12 lines of `good`.
+    for (value, expected) in [
+      ("ci_fraction: 0", "'kernels.ci_fraction' must be > 0 and < 1, got 0.0"),
+      ("ci_fraction: 1", "'kernels.ci_fraction' must be > 0 and < 1, got 1.0"),
+      ("ci_fraction: 1.5", "'kernels.ci_fraction' must be > 0 and < 1, got 1.5"),
+      ("ci_fraction: -0.1", "'kernels.ci_fraction' must be > 0 and < 1, got -0.1"),
+      ("ci_fraction: tight", "'kernels.ci_fraction' must be a number"),
+      ("min_time_s: -1", "'kernels.min_time_s' must be >= 0"),
+      ("min_time_s: .inf", "'kernels.min_time_s' must be a number"),
+      ("multiplex: maybe", "'kernels.multiplex' must be true or false"),
+      ("min_time_s: 1", "'kernels.min_time_s' (1.0) must be <= 'kernels.budget_s' (0.3)"),
+    ] {
+      let e = error(good + "\nkernels:\n  \(value)")
+      #expect(e?.line == 14, "\(value): \(e?.description ?? "no error")")
+      #expect(e?.message.hasPrefix(expected) == true, "\(value): \(e?.message ?? "no error")")
+      #expect(e?.description.hasPrefix("s.yaml:14: ") == true, "\(value)")
+    }
+    // A minimum time within a raised budget is fine.
+    let long = try SuiteLoader.parse(
+      good + "\nkernels: {min_time_s: 1, budget_s: 2}", file: "l.yaml")
+    #expect(long.kernels.minTimeSeconds == 1 && long.kernels.budgetSeconds == 2)
+  }
+
   @Test func recordsRoundTrip() throws {
     let s = try SuiteLoader.parse(good, file: "q.yaml")
     let data = try RecordCoding.encoder().encode(s)

@@ -2,7 +2,7 @@
  * blk_kernel.h) and prints ONE JSON object on stdout.
  *
  *   runner --workload FILE [--warmup N] [--min-repeats N] [--max-repeats N] [--min-sample-us U]
- *          [--ci-fraction F] [--max-time-s S | --budget-s S] [--events E1,E2,...]
+ *          [--ci-fraction F] [--min-time-s S] [--max-time-s S | --budget-s S] [--events E1,E2,...]
  *          [--event-groups "E1,E2;E3"] [--multiplex] [--flush] [--seed S] [--cpu C]
  *          [--wait-idle S] [--idle-threshold F] [--idle-window-ms MS] [--dump FILE]
  *   runner --workload FILE --simulate N [--seed S] [--cpu C]
@@ -31,7 +31,8 @@
  * counter start/stop adds to each counter around an empty region (median of 21, "overhead",
  * subtracted once per start/stop pair: "value" = "raw_value" - overhead x segments); then pass 0
  * takes samples until the stopping rule of stats.h says stop ("stop_reason": ci | max_repeats |
- * max_time, the final bootstrap CI of the median in "ci_low_s" / "ci_high_s"). The counters are
+ * max_time, the final bootstrap CI of the median in "ci_low_s" / "ci_high_s"; with --min-time-s S
+ * the CI stop waits until S seconds of sampling have passed, "min_time_s"). The counters are
  * paused (stopped and accumulated) while the rule computes its CI and while the caches are
  * flushed, so they cover the timed calls and the loop around them only.
  *
@@ -39,12 +40,18 @@
  * sde:::blkrew::MACS, and perf software events (perf::task-clock, perf::page-faults,
  * perf::context-switches, perf::cpu-clock, perf::cpu-migrations, perf::minor-faults,
  * perf::major-faults) opened by the runner itself with perf_event_open (exclude_kernel=1 when the
- * kernel refuses more). When PAPI cannot add an event to its component's EventSet because of
+ * kernel refuses more). Any other sde::: name is recorded unavailable without asking PAPI, which
+ * accepts unknown SDE names and reads them as 0. perf events are read with their enabled and
+ * running times ("time_enabled_ns", "time_running_ns", summed over the counted segments): a
+ * count that ran for part of its enabled time is scaled by enabled / running ("scale",
+ * "estimate": true; "raw_value" stays the count as read) and one that never ran is unavailable
+ * ("never scheduled"), never 0. When PAPI cannot add an event to its component's EventSet because of
  * too many or conflicting events (PAPI_ECNFLCT, PAPI_ECOMBO), the event goes to an EventSet of
  * a later pass; --event-groups "A,B;C" fixes the passes (one group per pass; events not named
  * there are not counted; the SDE counter goes to pass 0 unless named). Pass p > 0 replays the
  * samples of pass 0 (same number of calls) with its own counters; every event records its
- * "pass". --multiplex turns on PAPI multiplexing for every EventSet ("multiplexed": true).
+ * "pass". --multiplex turns on PAPI multiplexing for every EventSet: the values of a multiplexed
+ * EventSet are PAPI's estimates ("multiplexed": true, "estimate": true).
  *
  * --simulate N never initialises PAPI (PAPI must never run under valgrind): it verifies the
  * kernel, runs exactly N more calls and prints a small JSON object. Cachegrind's counts of a run
@@ -103,6 +110,7 @@ typedef struct {
   int max_repeats;
   long min_sample_us;
   double max_time_s;
+  double min_time_s;
   double ci_fraction;
   char *events[MAX_EVENTS];
   int event_pass[MAX_EVENTS]; /* requested pass of each event (its group with --event-groups) */
@@ -134,6 +142,13 @@ typedef struct {
   long long raw;      /* summed over the segments of its pass */
   long long overhead; /* median reading of one start/stop pair around nothing */
   int overhead_measured;
+  /* perf: the kernel's cumulative enabled / running times at the last read, the same summed over
+   * the counted segments (read_format TOTAL_TIME_ENABLED | TOTAL_TIME_RUNNING), how many counted
+   * segments were read, and the factor the count is scaled by (0 until perf_finish). */
+  unsigned long long last_enabled, last_running;
+  unsigned long long time_enabled, time_running;
+  long long reads;
+  double scale;
 } event_t;
 
 typedef struct {
@@ -252,7 +267,8 @@ static int fail(const char *fmt, ...) {
 static int usage(const char *why) {
   fprintf(stderr,
           "runner: %s\nusage: runner --workload FILE [--warmup N] [--min-repeats N] [--max-repeats N]\n"
-          "              [--min-sample-us U] [--ci-fraction F] [--max-time-s S | --budget-s S]\n"
+          "              [--min-sample-us U] [--ci-fraction F] [--min-time-s S]\n"
+          "              [--max-time-s S | --budget-s S]\n"
           "              [--events E1,E2,...] [--event-groups \"E1,E2;E3\"] [--multiplex] [--flush]\n"
           "              [--seed S] [--cpu C] [--wait-idle S] [--idle-threshold F]\n"
           "              [--idle-window-ms MS] [--dump FILE]\n"
@@ -356,6 +372,7 @@ static int parse_options(int argc, char **argv, options_t *o) {
     else if (!strcmp(a, "--idle-window-ms") && parse_long(val, 0, 10000, &v)) o->idle_window_ms = (long)v;
     else if ((!strcmp(a, "--budget-s") || !strcmp(a, "--max-time-s")) && parse_double(val, 0, 1e9, &o->max_time_s)) {
     } else if (!strcmp(a, "--ci-fraction") && parse_double(val, 0, 1e9, &o->ci_fraction)) {
+    } else if (!strcmp(a, "--min-time-s") && parse_double(val, 0, 1e9, &o->min_time_s)) {
     } else if (!strcmp(a, "--wait-idle") && parse_double(val, 0, 1e6, &o->wait_idle_s)) {
     } else if (!strcmp(a, "--idle-threshold") && parse_double(val, 0, 1, &o->idle_threshold)) {
     } else if (!strcmp(a, "--events")) {
@@ -418,6 +435,9 @@ static void perf_open(event_t *e, int which, int user_only) {
   a.disabled = 1;
   a.exclude_hv = 1;
   a.exclude_kernel = user_only;
+  /* With the times a count is read with, a share of the enabled time lost to multiplexing can be
+   * scaled back, and an event that never ran is told apart from one that counted 0. */
+  a.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
   long fd = syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
   if (fd < 0 && (errno == EACCES || errno == EPERM)) {
     a.exclude_kernel = 1; /* what perf_event_paranoid allows an unprivileged process */
@@ -494,13 +514,14 @@ static int set_for(counters_t *c, int comp, int pass, int multiplex, char *reaso
   return c->n_sets++;
 }
 
-static void papi_add(counters_t *c, event_t *e, int want_pass, int multiplex, warnings_t *w) {
+static void papi_add(counters_t *c, event_t *e, const char *papi_name, int want_pass, int multiplex,
+                     warnings_t *w) {
   if (!c->papi_ok) {
     snprintf(e->reason, sizeof e->reason, "%s", c->papi_error);
     return;
   }
   int code = 0;
-  int rc = PAPI_event_name_to_code(e->name, &code);
+  int rc = PAPI_event_name_to_code(papi_name, &code);
   if (rc != PAPI_OK) {
     snprintf(e->reason, sizeof e->reason, "PAPI_event_name_to_code: %s (%d)", PAPI_strerror(rc), rc);
     return;
@@ -588,6 +609,14 @@ static void counters_setup(counters_t *c, const options_t *opt, warnings_t *w) {
       continue;
     }
     int is_sde = !strcasecmp(e->name, SDE_EVENT);
+    if (!is_sde && !strncasecmp(e->name, "sde:::", 6)) {
+      /* PAPI_add_event accepts any sde::: name and reads an unregistered one as 0. */
+      snprintf(e->reason, sizeof e->reason,
+               "no such SDE counter: the runner registers only %s; PAPI accepts unknown sde names "
+               "and would read 0",
+               SDE_EVENT);
+      continue;
+    }
     if (is_sde) {
       if (c->sde_index < 0) c->sde_index = c->n_events - 1; /* the one reported as "sde" */
       if (papi && sde_rc != SDE_OK) {
@@ -603,7 +632,8 @@ static void counters_setup(counters_t *c, const options_t *opt, warnings_t *w) {
       continue;
     }
     e->source = SRC_PAPI;
-    papi_add(c, e, want_pass, opt->multiplex, w);
+    /* The SDE counter under its registered spelling whatever the case asked for. */
+    papi_add(c, e, is_sde ? SDE_EVENT : e->name, want_pass, opt->multiplex, w);
   }
 }
 
@@ -649,19 +679,33 @@ static void pass_start(counters_t *c, int pass) {
 }
 
 /* Stops the counters of one pass (perf first, the reverse order of pass_start) and adds each
- * event's reading to out[event index]. */
-static void pass_stop(counters_t *c, int pass, long long *out) {
+ * event's reading to out[event index]; with `counted`, a perf event's enabled and running times
+ * of this segment are added to its totals too (not for the overhead's empty regions). */
+static void pass_stop(counters_t *c, int pass, long long *out, int counted) {
   for (int i = 0; i < c->n_events; i++) {
     event_t *e = &c->events[i];
     if (e->source != SRC_PERF || !e->available || e->pass != pass) continue;
     ioctl(e->fd, PERF_EVENT_IOC_DISABLE, 0);
-    uint64_t v = 0;
-    if (read(e->fd, &v, sizeof v) != (ssize_t)sizeof v) {
+    uint64_t v[3] = {0, 0, 0}; /* value, time_enabled, time_running */
+    ssize_t got = read(e->fd, v, sizeof v);
+    if (got != (ssize_t)sizeof v) {
       e->available = 0;
-      snprintf(e->reason, sizeof e->reason, "read(perf fd): %s", strerror(errno));
+      snprintf(e->reason, sizeof e->reason, "read(perf fd): %s",
+               got < 0 ? strerror(errno) : "short read");
       continue;
     }
-    out[i] += (long long)v;
+    out[i] += (long long)v[0];
+    /* The times are cumulative since the open (PERF_EVENT_IOC_RESET zeroes only the count):
+     * this segment's share is the difference to the last read. */
+    unsigned long long enabled = v[1] >= e->last_enabled ? v[1] - e->last_enabled : v[1];
+    unsigned long long run = v[2] >= e->last_running ? v[2] - e->last_running : v[2];
+    e->last_enabled = v[1];
+    e->last_running = v[2];
+    if (counted) {
+      e->time_enabled += enabled;
+      e->time_running += run;
+      e->reads++;
+    }
   }
   for (int s = 0; s < c->n_sets; s++) {
     eventset_t *es = &c->sets[s];
@@ -686,7 +730,7 @@ static void measure_overhead(counters_t *c, int pass) {
   for (int r = 0; r < OVERHEAD_REPS; r++) {
     long long out[MAX_EVENTS + 1] = {0};
     pass_start(c, pass);
-    pass_stop(c, pass, out);
+    pass_stop(c, pass, out, 0);
     for (int i = 0; i < c->n_events; i++) readings[i][r] = out[i];
   }
   for (int i = 0; i < c->n_events; i++) {
@@ -698,9 +742,38 @@ static void measure_overhead(counters_t *c, int pass) {
   }
 }
 
+/* After the last pass: a perf event that was read but never ran is unavailable ("never
+ * scheduled": unknown, not 0); one that ran for only part of its enabled time is scaled by
+ * enabled / running, the way perf stat does. Events never read (no measurement) are left alone. */
+static void perf_finish(counters_t *c) {
+  for (int i = 0; i < c->n_events; i++) {
+    event_t *e = &c->events[i];
+    if (e->source != SRC_PERF || !e->available || e->reads == 0) continue;
+    if (e->time_running == 0) {
+      e->available = 0;
+      snprintf(e->reason, sizeof e->reason,
+               "never scheduled: time_running 0 ns of time_enabled %llu ns over %lld segment(s)",
+               e->time_enabled, e->reads);
+      continue;
+    }
+    e->scale = e->time_running < e->time_enabled ? (double)e->time_enabled / (double)e->time_running : 1.0;
+  }
+}
+
+/* The count extrapolated to the whole enabled time (perf events that did not run all of it). */
+static long long scaled_raw(const event_t *e) {
+  return e->scale > 1 ? llround((double)e->raw * e->scale) : e->raw;
+}
+
 static long long corrected_value(const counters_t *c, const event_t *e) {
-  long long v = e->raw - (e->overhead_measured ? e->overhead * c->segments[e->pass] : 0);
+  long long v = scaled_raw(e) - (e->overhead_measured ? e->overhead * c->segments[e->pass] : 0);
   return v < 0 ? 0 : v;
+}
+
+static void add_perf_times(json_object *o, const event_t *e) {
+  if (e->source != SRC_PERF || e->reads == 0) return;
+  json_object_object_add(o, "time_enabled_ns", json_object_new_int64((long long)e->time_enabled));
+  json_object_object_add(o, "time_running_ns", json_object_new_int64((long long)e->time_running));
 }
 
 static json_object *counters_json(const counters_t *c) {
@@ -720,8 +793,14 @@ static json_object *counters_json(const counters_t *c) {
       if (e->multiplexed) json_object_object_add(o, "multiplexed", json_object_new_boolean(1));
       if (e->source == SRC_PERF)
         json_object_object_add(o, "exclude_kernel", json_object_new_boolean(e->exclude_kernel));
+      add_perf_times(o, e);
+      if (e->source == SRC_PERF && e->scale > 0)
+        json_object_object_add(o, "scale", json_object_new_double(e->scale));
+      /* A multiplexed PAPI value and a scaled perf count are extrapolations, not counts. */
+      if (e->multiplexed || e->scale > 1) json_object_object_add(o, "estimate", json_object_new_boolean(1));
     } else {
       json_object_object_add(o, "reason", json_object_new_string(e->reason[0] ? e->reason : "unknown"));
+      add_perf_times(o, e);
     }
     json_object_array_add(arr, o);
   }
@@ -945,9 +1024,10 @@ static int run_probe(const options_t *opt) {
     }
     usleep(1000);
     g_sde_macs += 12345;
-    pass_stop(&c, p, raw);
+    pass_stop(&c, p, raw, 1);
   }
   for (int i = 0; i < c.n_events; i++) c.events[i].raw = raw[i];
+  perf_finish(&c);
   json_object *o = json_object_new_object();
   json_object_object_add(o, "schema_version", json_object_new_int(RUNNER_SCHEMA_VERSION));
   add_papi_version(o, &c);
@@ -1230,6 +1310,7 @@ int main(int argc, char **argv) {
     rule.min_repeats = opt.min_repeats;
     rule.max_repeats = opt.max_repeats;
     rule.max_time_s = opt.max_time_s;
+    rule.min_time_s = opt.min_time_s;
     rule.ci_fraction = opt.ci_fraction;
     rule.seed = opt.seed;
     double *samp = malloc(sizeof(double) * (size_t)opt.max_repeats);
@@ -1259,13 +1340,16 @@ int main(int argc, char **argv) {
       samp[n++] = (double)(dt > 0 ? dt : 0) * 1e-9 / (double)inner;
       c.pass_seconds[0] += (double)(t1 - t0) * 1e-9;
       calls_counted += inner;
-      if (cold || stats_ci_due(&rule, n)) {
-        pass_stop(&c, 0, raw);
+      /* One reading of the clock for both: whether the rule computes its CI (counters paused)
+       * and the decision itself. */
+      const double elapsed = now_s() - start;
+      if (cold || stats_ci_due(&rule, n, elapsed)) {
+        pass_stop(&c, 0, raw, 1);
         running = 0;
       }
-      decision = stats_decide(&rule, samp, n, now_s() - start, &ci_lo, &ci_hi);
+      decision = stats_decide(&rule, samp, n, elapsed, &ci_lo, &ci_hi);
     }
-    if (running) pass_stop(&c, 0, raw);
+    if (running) pass_stop(&c, 0, raw, 1);
     const double sampling_s = now_s() - start;
     c.pass_calls[0] = calls_counted;
 
@@ -1286,13 +1370,14 @@ int main(int argc, char **argv) {
         c.pass_seconds[p] += (double)(t1 - t0) * 1e-9;
         c.pass_calls[p] += inner;
         if (cold) {
-          pass_stop(&c, p, raw);
+          pass_stop(&c, p, raw, 1);
           running = 0;
         }
       }
-      if (running) pass_stop(&c, p, raw);
+      if (running) pass_stop(&c, p, raw, 1);
     }
     for (int i = 0; i < c.n_events; i++) c.events[i].raw = raw[i];
+    perf_finish(&c);
     load_t after = {-1, runnable_now(), 0, 0};
     if (have_during && read_cpu_times(&during1)) after = load_between(&during0, &during1, own_cpu);
     if (after.busy >= opt.idle_threshold)
@@ -1313,6 +1398,7 @@ int main(int argc, char **argv) {
     json_object_object_add(o, "ci_fraction", json_object_new_double(opt.ci_fraction));
     json_object_object_add(o, "ci_confidence", json_object_new_double(rule.confidence));
     json_object_object_add(o, "max_time_s", json_object_new_double(opt.max_time_s));
+    json_object_object_add(o, "min_time_s", json_object_new_double(opt.min_time_s));
     json_object_object_add(o, "sampling_s", json_object_new_double(sampling_s));
     json_object *st = json_object_new_object();
     json_object_object_add(st, "min_s", json_object_new_double(stats_min(samp, n)));

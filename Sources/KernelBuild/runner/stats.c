@@ -9,6 +9,7 @@ stats_rule_t stats_default_rule(void) {
   r.min_repeats = 10;
   r.max_repeats = 200;
   r.max_time_s = 0.3;
+  r.min_time_s = 0;
   r.ci_fraction = 0.02;
   r.confidence = 0.95;
   r.resamples = 300;
@@ -135,15 +136,15 @@ int stats_bootstrap_median_ci(const double *x, int n, int resamples, double conf
  * run costs O(resamples n) per check, not per sample). */
 static int ci_due(int n) { return n <= 64 || n % (n / 32) == 0; }
 
-int stats_ci_due(const stats_rule_t *rule, int n) {
-  return n >= rule->min_repeats && rule->ci_fraction > 0 && n >= 2 &&
+int stats_ci_due(const stats_rule_t *rule, int n, double elapsed_s) {
+  return n >= rule->min_repeats && rule->ci_fraction > 0 && n >= 2 && elapsed_s >= rule->min_time_s &&
          (ci_due(n) || n >= rule->max_repeats);
 }
 
 stats_decision_t stats_decide(const stats_rule_t *rule, const double *x, int n, double elapsed_s,
                               double *lo, double *hi) {
   if (n < rule->min_repeats) return STATS_CONTINUE;
-  if (stats_ci_due(rule, n)) {
+  if (stats_ci_due(rule, n, elapsed_s)) {
     double l = 0, h = 0;
     if (stats_bootstrap_median_ci(x, n, rule->resamples, rule->confidence, rule->seed, &l, &h)) {
       if (lo) *lo = l;
