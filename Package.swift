@@ -78,6 +78,8 @@ let package = Package(
     .testTarget(name: "SearchTests", dependencies: ["Search", "TuningSchema"]),
     .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "TuningSchema"]),
     .testTarget(name: "ReportingTests", dependencies: ["Reporting", "TuningSchema"]),
+    .testTarget(
+      name: "TrainingTests", dependencies: ["Training", "NeuralNets", "TuningSchema", "Datasets"]),
     .testTarget(name: "EndToEndTests", dependencies: ["TuningSchema", "ChildProcesses"]),
   ]
 )

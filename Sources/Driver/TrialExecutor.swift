@@ -82,9 +82,7 @@ public struct TrialExecutor {
   ) throws {
     BLAS.setThreads(1)
     let data = try ledger.time(\.data) { try DataLoading.load(config) }
-    log(
-      "data: \(data.train.count) train, \(data.validation.count) validation, \(data.test.count) test images"
-    )
+    log("data: \(DataLoading.describe(data))")
     // Training holds the machine-wide measurement lock shared, letting go between epochs.
     let lock = MeasurementLock()
     var compute: MeasurementLock.Hold? = ledger.time(\.waiting) { lock.acquire(exclusive: false) }
@@ -111,13 +109,13 @@ public struct TrialExecutor {
         throw DriverError.failed(
           "the dense baseline \(denseID) has no checkpoint (its status: \(status))")
       }
-      let model = TrialTrainer.makeModel(config.model, seed: UInt64(config.seed))
+      let network = trainer.makeNetwork()
       let state = try Safetensors.read(URL(fileURLWithPath: ckpt))
-      try model.loadState(state.tensors)
-      trained = try ledger.time(\.train) { try trainer.trainPruned(from: model) }
+      try network.loadState(state.tensors)
+      trained = try ledger.time(\.train) { try trainer.trainPruned(from: network) }
     }
     try Safetensors.write(
-      trained.model.stateTensors(),
+      trained.network.stateTensors(),
       metadata: [
         "model": config.model, "dataset": config.dataset, "trial_id": config.id,
         "blkrew": BlkrewVersion.string,
@@ -127,6 +125,10 @@ public struct TrialExecutor {
     record.kept = trained.layers.map(\.kept)
     record.accuracy = trained.testAccuracy
     record.valAccuracy = trained.valAccuracy
+    record.bitsPerCharacter = trained.testBitsPerCharacter
+    record.valBitsPerCharacter = trained.valBitsPerCharacter
+    record.normHistograms = trained.normHistograms.isEmpty ? nil : trained.normHistograms
+    record.compression = ModelCompression(record.kept)
     record.status = .ok
     compute?.release()
     compute = nil
@@ -183,9 +185,13 @@ public struct TrialExecutor {
       rows: layer.rows, cols: layer.cols, format: layer.mask == nil ? .dense : .blockColumn,
       blockRows: layer.mask == nil ? 1 : block.rows, blockCols: layer.mask == nil ? 1 : block.cols,
       maskHash: Workload.maskHash(maskBytes), kept: layer.kept.kept)
+    // A convolution runs as one GEMM with N = output positions x batch (im2col); its kernels
+    // are timed at that N only. Other layers: the latency batch and batch_n.
+    let positions = max(1, layer.kept.positions ?? 1)
+    let latencyN = suite.latency.batch * positions
     let batches =
-      [suite.latency.batch]
-      + (suite.latency.batchN > 0 && suite.latency.batchN != suite.latency.batch
+      [latencyN]
+      + (positions == 1 && suite.latency.batchN > 0 && suite.latency.batchN != suite.latency.batch
         ? [suite.latency.batchN] : [])
     var settings = RunSettings()
     settings.events = suite.kernels.events
@@ -198,6 +204,9 @@ public struct TrialExecutor {
     settings.maxRepeats = suite.kernels.maxRepeats
     settings.warmup = suite.kernels.warmup
     settings.budgetSeconds = suite.kernels.budgetSeconds
+    settings.ciFraction = suite.kernels.ciFraction
+    settings.minTimeSeconds = suite.kernels.minTimeSeconds
+    settings.multiplex = suite.kernels.multiplex
     let runner = LocalRunner(settings: settings)
     let builder = LocalBuilder(workDirectory: URL(fileURLWithPath: run.buildDir))
     let workloadFile = URL(fileURLWithPath: "\(run.buildDir)/\(workload.id).workload")
@@ -228,10 +237,10 @@ public struct TrialExecutor {
             variantID: variant.id, knobs: variant.knobs, outcome: result.outcome,
             medianSeconds: result.medianSeconds,
             maxAbsErr: result.maxAbsErr, tolerance: result.tolerance))
-        if batch == suite.latency.batch, result.outcome == .measured {
+        if batch == latencyN, result.outcome == .measured {
           measuredAtLatencyBatch.append(result)
         }
-        if batch == suite.latency.batch, result.outcome == .measured, let m = result.medianSeconds,
+        if batch == latencyN, result.outcome == .measured, let m = result.medianSeconds,
           m < (best?.medianSeconds ?? .infinity)
         {
           best = result
@@ -248,7 +257,8 @@ public struct TrialExecutor {
       + (best?.sde.map { s in
         [
           CounterReading(
-            name: "sde MACs", available: s.works, value: s.read / max(best?.callsCounted ?? 1, 1),
+            name: "sde MACs", available: s.works,
+            value: s.works ? s.read / max(best?.callsCounted ?? 1, 1) : nil,
             reason: s.works ? nil : "SDE read \(s.read), expected \(s.expected)")
         ]
       } ?? [])
@@ -264,7 +274,7 @@ public struct TrialExecutor {
       result.bestCIHigh = ci.high
       // The best is only "the" best against variants the test can tell apart from it.
       result.derived = Self.derivedMetrics(
-        best, layer: layer, batch: suite.latency.batch, block: config.block)
+        best, layer: layer, batch: latencyN, block: config.block)
       if suite.kernels.cold {
         var coldSettings = settings
         coldSettings.flushCache = true
@@ -392,27 +402,47 @@ public struct TrialExecutor {
 
 /// Loads the data of a trial, mapping dataset problems to exit codes.
 public enum DataLoading {
-  public static func load(_ config: TrialConfig) throws -> TrialData {
-    precondition(config.dataset == "fashion-mnist")
-    let full = try FashionMNIST.load(.train)
-    var test = try FashionMNIST.load(.test)
-    if let n = config.subset.test, n < test.count { test = test.subset(Array(0..<n)) }
-    let split = FashionMNIST.trainValidationSplit(
-      full, train: config.subset.train, validation: config.subset.val, seed: UInt64(config.seed))
-    return TrialData(train: split.train, validation: split.validation, test: test)
+  public static func load(_ config: TrialConfig) throws -> TaskData {
+    try ModelZoo.load(
+      config.dataset, train: config.subset.train, validation: config.subset.val,
+      test: config.subset.test, seed: UInt64(config.seed))
   }
 
-  /// Checks that the dataset files exist before a sweep starts (exit 69 with the install command).
+  /// "20000 train, 2000 validation, 10000 test images" and the like, for the trial log.
+  public static func describe(_ data: TaskData) -> String {
+    switch data {
+    case .images(let tr, let va, let te, _):
+      "\(tr.count) train, \(va.count) validation, \(te.count) test images"
+    case .sequences(let tr, let va, let te, _):
+      "\(tr.count) train, \(va.count) validation, \(te.count) test sequences"
+    case .characters(let corpus): "character corpus, vocabulary \(corpus.vocabulary.count)"
+    }
+  }
+
+  /// Checks that the dataset files exist before a sweep starts: exit 69 with the command that
+  /// installs (Debian's Fashion-MNIST) or fetches (JapaneseVowels, the KJV text) them.
   public static func checkAvailable(_ dataset: String) throws {
-    let dir = FashionMNIST.defaultDirectory
-    for f in [
-      "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-      "t10k-labels-idx1-ubyte.gz",
-    ]
-    where !FileManager.default.fileExists(atPath: "\(dir)/\(f)") {
-      throw DriverError.unavailable(
-        "\(dir)/\(f): dataset \(dataset) is not installed (run: apt-get install -y --no-install-recommends dataset-fashion-mnist)"
-      )
+    let fetch = "run: \(DataDirectory.fetchCommand), or make setup"
+    let needed: [(path: String, fix: String)]
+    switch dataset {
+    case "japanese-vowels":
+      needed = ["TRAIN", "TEST"].map {
+        ("\(JapaneseVowels.defaultDirectory)/JapaneseVowels_\($0).ts", fetch)
+      }
+    case "kjv-chars": needed = [(CharCorpus.kjvPath, fetch)]
+    default:
+      needed = [
+        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+      ].map {
+        (
+          "\(FashionMNIST.defaultDirectory)/\($0)",
+          "run: apt-get install -y --no-install-recommends dataset-fashion-mnist"
+        )
+      }
+    }
+    for (path, fix) in needed where !FileManager.default.fileExists(atPath: path) {
+      throw DriverError.unavailable("\(path): dataset \(dataset) is not installed (\(fix))")
     }
   }
 }

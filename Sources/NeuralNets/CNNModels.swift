@@ -7,13 +7,16 @@ extension GEMMWeight {
     self.init(
       name: gemmName(conv.weight), parameter: conv.weight, rows: conv.outChannels,
       cols: conv.fanIn)
+    positions = { [conv] in conv.lastOutputPositions }
   }
 
-  /// The `[out, in]` weight of a fully connected layer, named like its parameter without `.weight`.
-  public init(linear: Linear) {
+  /// The `[out, in]` weight of a fully connected layer, named like its parameter without `.weight`
+  /// (or `name`).
+  public init(linear: Linear, name: String? = nil) {
     self.init(
-      name: gemmName(linear.weight), parameter: linear.weight, rows: linear.outFeatures,
+      name: name ?? gemmName(linear.weight), parameter: linear.weight, rows: linear.outFeatures,
       cols: linear.inFeatures)
+    positions = { 1 }
   }
 }
 

@@ -66,6 +66,8 @@ public final class Conv2d: Module {
 
   /// The GEMM's inner size `Cin·kh·kw` (the columns of the weight's GEMM view).
   public var fanIn: Int { inChannels * kernelH * kernelW }
+  /// Hout·Wout of the last forward pass (nil before the first).
+  public var lastOutputPositions: Int? { cachedGeometry.map { $0.outHeight * $0.outWidth } }
 
   public var parameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }
 

@@ -11,6 +11,10 @@ public struct GEMMWeight {
   public let parameter: Parameter
   public let rows: Int
   public let cols: Int
+  /// Output positions per sample that reuse this matrix (the GEMM's N per sample): 1 for a fully
+  /// connected layer, Hout·Wout of the last forward pass for a convolution, nil when unknown
+  /// (recurrent gate matrices: one GEMV per time step).
+  public var positions: () -> Int? = { nil }
 
   public init(name: String, parameter: Parameter, rows: Int, cols: Int) {
     precondition(
@@ -33,8 +37,7 @@ public protocol Network: Module {
 extension MLP: Network {
   public var gemmWeights: [GEMMWeight] {
     linearLayers.map { name, layer in
-      GEMMWeight(
-        name: name, parameter: layer.weight, rows: layer.outFeatures, cols: layer.inFeatures)
+      GEMMWeight(linear: layer, name: name)
     }
   }
 }

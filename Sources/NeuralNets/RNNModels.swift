@@ -41,7 +41,7 @@ public final class RecurrentClassifier<Layer: RecurrentLayer>: SequenceNetwork {
     return [
       GEMMWeight(name: rnn.weightIH.name, parameter: rnn.weightIH, rows: g, cols: inputSize),
       GEMMWeight(name: rnn.weightHH.name, parameter: rnn.weightHH, rows: g, cols: hiddenSize),
-      GEMMWeight(name: "fc", parameter: fc.weight, rows: classes, cols: hiddenSize),
+      GEMMWeight(linear: fc, name: "fc"),
     ]
   }
 
@@ -126,7 +126,7 @@ public final class CharGRU: Network {
         cols: embeddingSize),
       GEMMWeight(
         name: gru.weightHH.name, parameter: gru.weightHH, rows: 3 * hiddenSize, cols: hiddenSize),
-      GEMMWeight(name: "fc", parameter: fc.weight, rows: vocab, cols: hiddenSize),
+      GEMMWeight(linear: fc, name: "fc"),
     ]
   }
 

@@ -20,23 +20,11 @@ public enum TaskData: Sendable {
 
 /// Model and dataset names (DESIGN.md section 9) and which go together.
 public enum ModelZoo {
-  public static let models = [
-    "mlp", "lenet5", "vgg11", "vgg16", "resnet20", "gru", "lstm", "char-gru",
-  ]
-  public static let datasets = [
-    "fashion-mnist", "fashion-mnist-32", "seq-fashion-mnist", "japanese-vowels", "kjv-chars",
-  ]
+  public static let models = Catalog.models
+  public static let datasets = Catalog.datasets
 
   /// The datasets a model can train on.
-  public static func datasets(for model: String) -> [String] {
-    switch model {
-    case "mlp", "lenet5": ["fashion-mnist"]
-    case "vgg11", "vgg16", "resnet20": ["fashion-mnist-32"]
-    case "gru", "lstm": ["japanese-vowels", "seq-fashion-mnist"]
-    case "char-gru": ["kjv-chars"]
-    default: []
-    }
-  }
+  public static func datasets(for model: String) -> [String] { Catalog.datasets(for: model) }
 
   /// Loads `dataset` with a seeded validation split taken from the training set (`validation`
   /// items; for JapaneseVowels, 10% of its 270 training cases) and at most `train` training items.

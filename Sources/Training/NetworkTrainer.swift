@@ -18,7 +18,11 @@ public struct NetworkTrainer {
   public var sequenceLength = 64
   public var seed: UInt64
   public var progress: (String) -> Void = { _ in }
-  private var step = 0
+  /// Called after each backward pass, before the optimizer step, with the step index: adds a
+  /// penalty's gradient (regularization, ADMM) to the parameters' gradients and returns the
+  /// penalty's value, which counts in the reported loss and the divergence check.
+  public var afterBackward: ((Int) -> Double)? = nil
+  public private(set) var step = 0
 
   public init(
     network: any Network, data: TaskData, batchSize: Int, optimizer: any Optimizer, seed: UInt64
@@ -52,8 +56,10 @@ public struct NetworkTrainer {
       let (loss, grad) = softmaxCrossEntropy(logits: logits, labels: target.labels)
       guard loss.isFinite else { throw Failure.diverged(epoch: epoch, step: step) }
       _ = network.backward(grad)
+      let total = Double(loss) + (afterBackward?(step) ?? 0)
+      guard total.isFinite else { throw Failure.diverged(epoch: epoch, step: step) }
       optimizer.step(params)
-      sum += Double(loss)
+      sum += total
       count += 1
       step += 1
     }

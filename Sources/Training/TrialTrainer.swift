@@ -5,18 +5,6 @@ import Pruning
 import Tensors
 import TuningSchema
 
-/// The data of one trial: a seeded train/validation split of the training set and the test set.
-public struct TrialData: Sendable {
-  public var train: ImageDataset
-  public var validation: ImageDataset
-  public var test: ImageDataset
-  public init(train: ImageDataset, validation: ImageDataset, test: ImageDataset) {
-    self.train = train
-    self.validation = validation
-    self.test = test
-  }
-}
-
 /// Why training stopped early; the Driver records it as the trial's status.
 public enum TrainingFailure: Error, CustomStringConvertible {
   /// The loss became NaN or infinite.
@@ -42,36 +30,43 @@ public struct TrainedLayer: Sendable {
 
 /// The outcome of training one trial.
 public struct TrainedModel {
-  public var model: MLP
+  public var network: any Network
   public var layers: [TrainedLayer]
   public var phases: [PhaseMetrics]
-  public var testAccuracy: Double
-  public var valAccuracy: Double
+  /// Test and validation accuracy (classification) after the last phase; nil for a language model.
+  public var testAccuracy: Double?
+  public var valAccuracy: Double?
+  /// Test and validation bits per character (language model) after the last phase.
+  public var testBitsPerCharacter: Double?
+  public var valBitsPerCharacter: Double?
+  /// Group-norm histograms of the pruned layers before and after regularization.
+  public var normHistograms: [LayerNormHistograms]
 }
 
-/// Runs the phases of a trial (DESIGN.md section 2): pre-train, or for a pruned trial load the
-/// dense baseline, then reweighted block regularization, hard prune, masked retrain. Accuracy is
-/// recorded after every phase; the Driver decides where checkpoints go.
+/// Runs the phases of a trial (DESIGN.md section 2) on any model of the zoo: pre-train, or for a
+/// pruned trial start from the dense baseline's weights, then regularize (reweighted group
+/// regularization, group lasso or ADMM), hard prune to the rate, masked retrain. The metric
+/// (accuracy, or bits per character for a language model) is recorded after every phase; the
+/// Driver decides where checkpoints go.
 public struct TrialTrainer {
   public var config: TrialConfig
-  public var data: TrialData
-  /// Called with one line of progress (phase, epoch, loss, accuracy).
+  public var data: TaskData
+  /// Called with one line of progress (phase, epoch, loss, metric).
   public var progress: (String) -> Void
   /// Called between epochs: the Driver briefly gives up its compute slot here so that a waiting
   /// kernel measurement of another worker can run on a quiet machine.
   public var epochBoundary: () -> Void = {}
 
-  public init(config: TrialConfig, data: TrialData, progress: @escaping (String) -> Void = { _ in })
+  public init(config: TrialConfig, data: TaskData, progress: @escaping (String) -> Void = { _ in })
   {
     self.config = config
     self.data = data
     self.progress = progress
   }
 
-  /// The architecture of a model name. Only the MLP (LeNet-300-100) exists so far.
-  public static func makeModel(_ name: String, seed: UInt64) -> MLP {
-    precondition(name == "mlp", "model \(name) is not implemented")
-    return MLP(sizes: [784, 300, 100, 10], seed: seed)
+  /// A freshly initialised network of the trial's model for its data.
+  public func makeNetwork() -> any Network {
+    ModelZoo.make(config.model, data: data, seed: UInt64(config.seed))
   }
 
   /// Names of the layers that get pruned, resolving `first` / `last` in `keepDense`.
@@ -82,182 +77,227 @@ public struct TrialTrainer {
     }.map(\.element)
   }
 
-  /// A seed derived from the trial ID, so an interrupted and a fresh run shuffle identically.
-  static func seed(from id: String, salt: UInt64) -> UInt64 {
-    (UInt64(id.prefix(16), radix: 16) ?? 0) ^ (salt &* 0x9E37_79B9_7F4A_7C15)
+  /// A seed derived from the trial ID and a phase, so an interrupted and a fresh run shuffle
+  /// identically.
+  static func seed(from id: String, phase: String) -> UInt64 {
+    let salt = phase.utf8.reduce(UInt64(0)) { $0 &* 31 &+ UInt64($1) }
+    return (UInt64(id.prefix(16), radix: 16) ?? 0) ^ (salt &* 0x9E37_79B9_7F4A_7C15)
   }
 
   /// Trains a dense baseline from scratch.
   public func trainDense() throws -> TrainedModel {
-    let model = Self.makeModel(config.model, seed: UInt64(config.seed))
-    var phases: [PhaseMetrics] = []
+    let network = makeNetwork()
     let start = Date()
     let loss = try runEpochs(
-      model, phase: "pretrain", epochs: config.phases.pretrainEpochs,
-      learningRate: Float(config.training.learningRate), regularizers: [:])
-    phases.append(
+      network, phase: "pretrain", epochs: config.phases.pretrainEpochs,
+      learningRate: Float(config.training.learningRate))
+    let phases = [
       evaluatePhase(
-        model, "pretrain", epochs: config.phases.pretrainEpochs, loss: loss, since: start))
-    return finish(model, phases: phases, pruned: [:])
+        network, "pretrain", epochs: config.phases.pretrainEpochs, loss: loss, since: start)
+    ]
+    return finish(network, phases: phases, pruned: [:], histograms: [])
   }
 
-  /// Regularizes, hard prunes and retrains `model` (the dense baseline's weights).
-  public func trainPruned(from model: MLP) throws -> TrainedModel {
+  /// Regularizes, hard prunes and retrains `network` (holding the dense baseline's weights).
+  public func trainPruned(from network: any Network) throws -> TrainedModel {
     guard let block = config.block, let rate = config.rate, let scheme = config.scheme else {
       preconditionFailure("a pruned trial needs block, rate and scheme")
     }
     let regSpec = config.regularizer ?? RegularizerSpec()
-    let layers = model.linearLayers
-    let prunedNames = Self.prunedLayerNames(layers.map(\.name), keepDense: config.keepDense)
+    let weights = network.gemmWeights
+    let prunedNames = Set(
+      Self.prunedLayerNames(weights.map(\.name), keepDense: config.keepDense))
+    let targets = weights.filter { prunedNames.contains($0.name) }
     var partitions: [String: GroupPartition] = [:]
-    for (name, layer) in layers where prunedNames.contains(name) {
-      let shape = layer.weight.value.shape
-      partitions[name] = GroupPartition(
-        rows: shape[0], cols: shape[1], block: block, scheme: scheme)
+    for w in targets {
+      partitions[w.name] = GroupPartition(rows: w.rows, cols: w.cols, block: block, scheme: scheme)
+    }
+    var before: [String: GroupNormHistogram] = [:]
+    for w in targets {
+      before[w.name] = GroupNormHistogram(norms: partitions[w.name]!.norms(w.parameter.value.data))
     }
     var phases: [PhaseMetrics] = []
 
     // 1. Regularize.
     if regSpec.kind != .none && config.phases.regEpochs > 0 {
       let start = Date()
-      var regs: [String: GroupRegularizer] = [:]
-      for (name, p) in partitions { regs[name] = GroupRegularizer(partition: p, spec: regSpec) }
+      let penalty = Penalty(targets, partitions: partitions, spec: regSpec, rate: rate)
       let loss = try runEpochs(
-        model, phase: "regularize", epochs: config.phases.regEpochs,
-        learningRate: Float(config.training.learningRate), regularizers: regs,
-        refreshSteps: regSpec.refreshSteps)
+        network, phase: "regularize", epochs: config.phases.regEpochs,
+        learningRate: Float(config.training.learningRate), penalty: penalty)
       phases.append(
         evaluatePhase(
-          model, "regularize", epochs: config.phases.regEpochs, loss: loss, since: start))
+          network, "regularize", epochs: config.phases.regEpochs, loss: loss, since: start))
+    }
+    let histograms = targets.map { w in
+      LayerNormHistograms(
+        layer: w.name, before: before[w.name]!,
+        after: GroupNormHistogram(norms: partitions[w.name]!.norms(w.parameter.value.data)))
     }
 
     // 2. Hard prune: per layer, keep the largest-norm groups up to the rate.
     let pruneStart = Date()
     var results: [String: HardPrune.Result] = [:]
-    for (name, layer) in layers {
-      guard let partition = partitions[name] else { continue }
-      let r = HardPrune.prune(layer.weight.value.data, partition: partition, rate: rate)
-      layer.weight.mask = r.mask
-      layer.weight.applyMask()
-      results[name] = r
+    for w in targets {
+      let values = w.parameter.value.data
+      let r =
+        scheme == .blockColumnRow
+        ? HardPrune.pruneColumnRow(values, rows: w.rows, cols: w.cols, block: block, rate: rate)
+        : HardPrune.prune(values, partition: partitions[w.name]!, rate: rate)
+      w.parameter.mask = r.mask
+      w.parameter.applyMask()
+      results[w.name] = r
     }
-    phases.append(evaluatePhase(model, "prune", epochs: 0, loss: nil, since: pruneStart))
+    phases.append(evaluatePhase(network, "prune", epochs: 0, loss: nil, since: pruneStart))
 
-    // 3. Masked retrain.
+    // 3. Masked retrain (the optimizer keeps pruned weights at exactly 0).
     if config.phases.retrainEpochs > 0 {
       let start = Date()
       let loss = try runEpochs(
-        model, phase: "retrain", epochs: config.phases.retrainEpochs,
-        learningRate: Float(config.training.retrainLearningRate), regularizers: [:])
+        network, phase: "retrain", epochs: config.phases.retrainEpochs,
+        learningRate: Float(config.training.retrainLearningRate))
       phases.append(
         evaluatePhase(
-          model, "retrain", epochs: config.phases.retrainEpochs, loss: loss, since: start))
+          network, "retrain", epochs: config.phases.retrainEpochs, loss: loss, since: start))
     }
-    return finish(model, phases: phases, pruned: results)
+    return finish(network, phases: phases, pruned: results, histograms: histograms)
   }
 
-  private func finish(_ model: MLP, phases: [PhaseMetrics], pruned: [String: HardPrune.Result])
-    -> TrainedModel
-  {
-    let layers = model.linearLayers.map { name, layer -> TrainedLayer in
-      let shape = layer.weight.value.shape
-      let total = shape[0] * shape[1]
-      let r = pruned[name]
+  private func finish(
+    _ network: any Network, phases: [PhaseMetrics], pruned: [String: HardPrune.Result],
+    histograms: [LayerNormHistograms]
+  ) -> TrainedModel {
+    let layers = network.gemmWeights.map { w -> TrainedLayer in
+      let total = w.rows * w.cols
+      let r = pruned[w.name]
+      var kept = KeptCount(
+        layer: w.name, rows: w.rows, cols: w.cols, total: total, kept: r?.kept ?? total,
+        target: r?.target ?? total, pruned: r != nil)
+      kept.positions = w.positions()
       return TrainedLayer(
-        name: name, rows: shape[0], cols: shape[1], weights: layer.weight.value.data,
-        mask: r?.mask,
-        kept: KeptCount(
-          layer: name, rows: shape[0], cols: shape[1], total: total, kept: r?.kept ?? total,
-          target: r?.target ?? total, pruned: r != nil))
+        name: w.name, rows: w.rows, cols: w.cols, weights: w.parameter.value.data, mask: r?.mask,
+        kept: kept)
     }
     let last = phases.last!
     return TrainedModel(
-      model: model, layers: layers, phases: phases, testAccuracy: last.testAccuracy ?? 0,
-      valAccuracy: last.valAccuracy ?? 0)
+      network: network, layers: layers, phases: phases, testAccuracy: last.testAccuracy,
+      valAccuracy: last.valAccuracy, testBitsPerCharacter: last.testBitsPerCharacter,
+      valBitsPerCharacter: last.valBitsPerCharacter, normHistograms: histograms)
   }
 
-  private func evaluatePhase(_ model: MLP, _ phase: String, epochs: Int, loss: Double?, since: Date)
-    -> PhaseMetrics
-  {
-    let test = Self.accuracy(model, on: data.test)
-    let val = Self.accuracy(model, on: data.validation)
+  private func evaluatePhase(
+    _ network: any Network, _ phase: String, epochs: Int, loss: Double?, since: Date
+  ) -> PhaseMetrics {
+    let trainer = NetworkTrainer(
+      network: network, data: data, batchSize: config.training.batchSize,
+      optimizer: SGD(learningRate: 0), seed: 0)
+    let test = trainer.evaluate(test: true)
+    let val = trainer.evaluate(test: false)
+    let name = data.metricName == "accuracy" ? "accuracy" : "bits per character"
     progress(
-      "\(phase): test accuracy \(String(format: "%.4f", test)), validation \(String(format: "%.4f", val))"
+      "\(phase): test \(name) \(String(format: "%.4f", test)), validation \(String(format: "%.4f", val))"
     )
-    return PhaseMetrics(
-      phase: phase, epochs: epochs, testAccuracy: test, valAccuracy: val, trainLoss: loss,
+    var m = PhaseMetrics(
+      phase: phase, epochs: epochs, testAccuracy: nil, valAccuracy: nil, trainLoss: loss,
       seconds: Date().timeIntervalSince(since))
-  }
-
-  /// Fraction of `set` classified correctly, evaluated in batches of 1000.
-  public static func accuracy(_ model: MLP, on set: ImageDataset) -> Double {
-    var correct = 0
-    let all = Array(0..<set.count)
-    for start in stride(from: 0, to: set.count, by: 1000) {
-      let (x, y) = set.batch(all[start..<min(start + 1000, set.count)])
-      let logits = model.forward(x, training: false)
-      correct += NeuralNets.accuracy(logits: logits, labels: y).correct
+    if data.metricName == "accuracy" {
+      m.testAccuracy = test
+      m.valAccuracy = val
+    } else {
+      m.testBitsPerCharacter = test
+      m.valBitsPerCharacter = val
     }
-    return set.count == 0 ? 0 : Double(correct) / Double(set.count)
+    return m
   }
 
   /// SGD with momentum over `epochs` epochs; returns the mean training loss of the last epoch
-  /// (task loss plus penalty). Regularizer penalty weights are refreshed every `refreshSteps`.
+  /// (task loss plus penalty).
   private func runEpochs(
-    _ model: MLP, phase: String, epochs: Int, learningRate: Float,
-    regularizers: [String: GroupRegularizer], refreshSteps: Int = 0
+    _ network: any Network, phase: String, epochs: Int, learningRate: Float,
+    penalty: Penalty? = nil
   ) throws -> Double? {
     guard epochs > 0 else { return nil }
-    var regs = regularizers
-    var sgd = SGD(
+    let sgd = SGD(
       learningRate: learningRate, momentum: Float(config.training.momentum),
       weightDecay: Float(config.training.weightDecay), nesterov: false)
-    let layers = model.linearLayers
-    let params = model.parameters
-    let bs = config.training.batchSize
-    var order = Array(0..<data.train.count)
-    var rng = SeededRNG(
-      seed: Self.seed(
-        from: config.id, salt: UInt64(phase.utf8.reduce(0) { $0 &* 31 &+ UInt64($1) })))
-    var step = 0
-    var lastLoss = 0.0
-    for name in regs.keys {
-      regs[name]!.refresh(layers.first { $0.name == name }!.layer.weight.value.data)
+    var trainer = NetworkTrainer(
+      network: network, data: data, batchSize: config.training.batchSize, optimizer: sgd,
+      seed: Self.seed(from: config.id, phase: phase))
+    if let penalty {
+      penalty.start()
+      trainer.afterBackward = { step in penalty.apply(step: step) }
     }
+    var lastLoss = 0.0
     for epoch in 1...epochs {
-      rng.shuffle(&order)  // SeededRNG.shuffle: the same order on every Swift version
-      var sum = 0.0
-      var batches = 0
-      for start in stride(from: 0, to: order.count - bs + 1, by: bs) {
-        let (x, y) = data.train.batch(order[start..<(start + bs)])
-        for p in params {
-          p.grad.data.withUnsafeMutableBufferPointer { g in g.update(repeating: 0) }
-        }
-        let logits = model.forward(x, training: true)
-        let (loss, gradLogits) = softmaxCrossEntropy(logits: logits, labels: y)
-        _ = model.backward(gradLogits)
-        var total = Double(loss)
-        for (name, layer) in layers {
-          guard regs[name] != nil else { continue }
-          if refreshSteps > 0 && step > 0 && step % refreshSteps == 0 {
-            regs[name]!.refresh(layer.weight.value.data)
-          }
-          let reg = regs[name]!
-          total += Double(reg.penalty(layer.weight.value.data))
-          reg.addGradient(layer.weight.value.data, to: &layer.weight.grad.data)
-        }
-        guard total.isFinite else {
-          throw TrainingFailure.diverged(phase: phase, epoch: epoch, step: step)
-        }
-        sgd.step(params)
-        sum += total
-        batches += 1
-        step += 1
+      do {
+        lastLoss = try trainer.trainEpoch(epoch)
+      } catch NetworkTrainer.Failure.diverged(let e, let s) {
+        throw TrainingFailure.diverged(phase: phase, epoch: e, step: s)
       }
-      lastLoss = sum / Double(max(batches, 1))
       progress("\(phase) epoch \(epoch)/\(epochs): loss \(String(format: "%.4f", lastLoss))")
       epochBoundary()
     }
     return lastLoss
+  }
+}
+
+/// The regularization phase's penalty over the pruned layers: group regularizers (reweighted,
+/// their weights refreshed every `refreshSteps` steps, or group lasso), or ADMM (Z and U updated
+/// every `refreshSteps` steps). A class: the training loop's hook mutates it step by step.
+final class Penalty {
+  let targets: [GEMMWeight]
+  let spec: RegularizerSpec
+  var groups: [GroupRegularizer]
+  var admm: [ADMMPruner]
+
+  init(
+    _ targets: [GEMMWeight], partitions: [String: GroupPartition], spec: RegularizerSpec,
+    rate: Double
+  ) {
+    self.targets = targets
+    self.spec = spec
+    if spec.kind == .admm {
+      groups = []
+      admm = targets.map { w in
+        // ADMM projects onto the trial's block-sparse set; for block-column-row the column
+        // groups stand for it (the projection needs disjoint groups).
+        let p = partitions[w.name]!
+        let partition =
+          p.scheme == .blockColumnRow
+          ? GroupPartition(rows: p.rows, cols: p.cols, block: p.block, scheme: .blockColumn) : p
+        return ADMMPruner(
+          w.parameter.value.data, partition: partition, rate: rate,
+          rho: spec.rho ?? RegularizerSpec.defaultRho,
+          rhoGrowth: spec.rhoGrowth ?? RegularizerSpec.defaultRhoGrowth,
+          rhoMax: spec.rhoMax ?? RegularizerSpec.defaultRhoMax)
+      }
+    } else {
+      groups = targets.map { GroupRegularizer(partition: partitions[$0.name]!, spec: spec) }
+      admm = []
+    }
+  }
+
+  /// Before the first step: the reweighted penalty weights from the starting weights.
+  func start() {
+    for i in groups.indices { groups[i].refresh(targets[i].parameter.value.data) }
+  }
+
+  /// Refreshes on schedule, adds the gradient, returns the penalty value.
+  func apply(step: Int) -> Double {
+    let refresh = spec.refreshSteps > 0 && step > 0 && step % spec.refreshSteps == 0
+    var total = 0.0
+    for (i, w) in targets.enumerated() {
+      let p = w.parameter
+      if spec.kind == .admm {
+        if refresh { admm[i].update(p.value.data) }
+        total += Double(admm[i].penalty(p.value.data))
+        admm[i].addGradient(p.value.data, to: &p.grad.data)
+      } else {
+        if refresh { groups[i].refresh(p.value.data) }
+        total += Double(groups[i].penalty(p.value.data))
+        groups[i].addGradient(p.value.data, to: &p.grad.data)
+      }
+    }
+    return total
   }
 }

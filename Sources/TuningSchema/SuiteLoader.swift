@@ -19,15 +19,24 @@ public struct SuiteError: Error, CustomStringConvertible, Sendable {
 
 /// Models and datasets this build of blkrew can train (names from DESIGN.md section 9).
 public enum Catalog {
-  public static let models = ["mlp"]
-  public static let datasets = ["fashion-mnist"]
-  /// Names reserved by the contract that later versions implement.
-  public static let plannedModels = [
-    "lenet5", "vgg11", "vgg16", "resnet20", "gru", "lstm", "char-gru",
+  /// Model and dataset names of DESIGN.md section 9.
+  public static let models = [
+    "mlp", "lenet5", "vgg11", "vgg16", "resnet20", "gru", "lstm", "char-gru",
   ]
-  public static let plannedDatasets = [
-    "fashion-mnist-32", "seq-fashion-mnist", "japanese-vowels", "kjv-chars",
+  public static let datasets = [
+    "fashion-mnist", "fashion-mnist-32", "seq-fashion-mnist", "japanese-vowels", "kjv-chars",
   ]
+
+  /// The datasets a model can train on (the model's input layout must fit the data).
+  public static func datasets(for model: String) -> [String] {
+    switch model {
+    case "mlp", "lenet5": ["fashion-mnist"]
+    case "vgg11", "vgg16", "resnet20": ["fashion-mnist-32"]
+    case "gru", "lstm": ["japanese-vowels", "seq-fashion-mnist"]
+    case "char-gru": ["kjv-chars"]
+    default: []
+    }
+  }
 }
 
 /// Reads a suite YAML file into a `SweepSpec`, rejecting unknown keys, wrong types and values out
@@ -279,19 +288,22 @@ public enum SuiteLoader {
       }
       let model = try string(e["model"]!, "model")
       guard Catalog.models.contains(model) else {
-        let planned =
-          Catalog.plannedModels.contains(model) ? " is not implemented yet" : " is unknown"
         throw fail(
           e["model"],
-          "model '\(model)'\(planned) (available: \(Catalog.models.joined(separator: ", ")))")
+          "model '\(model)' is unknown (available: \(Catalog.models.joined(separator: ", ")))")
       }
       let dataset = try string(e["dataset"]!, "dataset")
       guard Catalog.datasets.contains(dataset) else {
-        let planned =
-          Catalog.plannedDatasets.contains(dataset) ? " is not implemented yet" : " is unknown"
         throw fail(
           e["dataset"],
-          "dataset '\(dataset)'\(planned) (available: \(Catalog.datasets.joined(separator: ", ")))")
+          "dataset '\(dataset)' is unknown (available: \(Catalog.datasets.joined(separator: ", ")))"
+        )
+      }
+      guard partial || Catalog.datasets(for: model).contains(dataset) else {
+        throw fail(
+          e["dataset"],
+          "model '\(model)' does not train on '\(dataset)' (it takes: "
+            + Catalog.datasets(for: model).joined(separator: ", ") + ")")
       }
       var blocks: [BlockShape] = []
       for item in try list(e["blocks"]!, "blocks") {
@@ -354,7 +366,10 @@ public enum SuiteLoader {
       }
       if let n = e["regularizer"] {
         let s = try entries(
-          n, "regularizer", allowed: ["kind", "lambda", "eps", "refresh_steps", "form"])
+          n, "regularizer",
+          allowed: [
+            "kind", "lambda", "eps", "refresh_steps", "form", "rho", "rho_growth", "rho_max",
+          ])
         if let v = s["kind"] {
           spec.regularizer.kind = try oneOf(v, "regularizer.kind", RegularizerSpec.Kind.self)
         }
@@ -369,6 +384,20 @@ public enum SuiteLoader {
         }
         if let v = s["form"] {
           spec.regularizer.form = try oneOf(v, "regularizer.form", RegularizerSpec.Form.self)
+        }
+        if let v = s["rho"] {
+          spec.regularizer.rho = try double(v, "regularizer.rho", min: 0, inclusive: false)
+        }
+        if let v = s["rho_growth"] {
+          spec.regularizer.rhoGrowth = try double(v, "regularizer.rho_growth", min: 1)
+        }
+        if let v = s["rho_max"] {
+          spec.regularizer.rhoMax = try double(v, "regularizer.rho_max", min: 0, inclusive: false)
+        }
+        for key in ["rho", "rho_growth", "rho_max"] where s[key] != nil {
+          guard spec.regularizer.kind == .admm || partial else {
+            throw fail(s[key]!, "'regularizer.\(key)' only applies to kind: admm")
+          }
         }
       }
       if let n = e["keep_dense"] {

@@ -3,7 +3,7 @@ import Foundation
 /// One configuration to train, prune and measure. Its content hash is the trial ID.
 public struct TrialConfig: Codable, Hashable, Sendable {
   /// Bumped when the training or pruning code changes what a trial computes.
-  public static let trainerVersion = "1"
+  public static let trainerVersion = "2"
 
   public enum Kind: String, Codable, Hashable, Sendable {
     /// The dense baseline: pre-training only; its checkpoint seeds the pruned trials.
@@ -94,6 +94,9 @@ public struct PhaseMetrics: Codable, Hashable, Sendable {
   public var valAccuracy: Double?
   public var trainLoss: Double?
   public var seconds: Double
+  /// Bits per character on the test and validation text (language models; nil otherwise).
+  public var testBitsPerCharacter: Double? = nil
+  public var valBitsPerCharacter: Double? = nil
   public init(
     phase: String, epochs: Int, testAccuracy: Double?, valAccuracy: Double?, trainLoss: Double?,
     seconds: Double
@@ -110,6 +113,8 @@ public struct PhaseMetrics: Codable, Hashable, Sendable {
     case testAccuracy = "test_accuracy"
     case valAccuracy = "val_accuracy"
     case trainLoss = "train_loss"
+    case testBitsPerCharacter = "test_bits_per_character"
+    case valBitsPerCharacter = "val_bits_per_character"
   }
 }
 
@@ -328,6 +333,9 @@ public struct TrialRecord: Codable, Sendable {
   /// Final test accuracy (fraction); nil unless ok.
   public var accuracy: Double?
   public var valAccuracy: Double?
+  /// Final test and validation bits per character of a language model (nil otherwise).
+  public var bitsPerCharacter: Double? = nil
+  public var valBitsPerCharacter: Double? = nil
   /// Model latency in seconds at the suite's latency batch: the sum over layers of the best
   /// verified variant's median (pruned layers block-sparse, the others dense).
   public var latencySeconds: Double?
@@ -366,6 +374,8 @@ public struct TrialRecord: Codable, Sendable {
     case timing
     case normHistograms = "norm_histograms"
     case compression
+    case bitsPerCharacter = "bits_per_character"
+    case valBitsPerCharacter = "val_bits_per_character"
   }
 
   /// Accuracy right after the hard prune (before retraining), when recorded.
