@@ -156,7 +156,8 @@ public struct TrialExecutor {
   /// Bytes the layer's weights take in the kernel's format: dense values, or for block-column the
   /// kept values plus one 32-bit column index per kept column segment and one count per block.
   static func storedBytes(_ layer: TrainedLayer, block: BlockShape?) -> Int {
-    guard let mask = layer.mask, let block else { return layer.rows * layer.cols * 4 }
+    guard let mask = layer.mask, let block = block?.resolved(rows: layer.rows, cols: layer.cols)
+    else { return layer.rows * layer.cols * 4 }
     var segments = 0
     var blocks = 0
     for r0 in stride(from: 0, to: layer.rows, by: block.rows) {
@@ -180,7 +181,8 @@ public struct TrialExecutor {
     let maskBytes: [UInt8] =
       layer.mask.map { m in m.map { $0 != 0 ? 1 : 0 } }
       ?? [UInt8](repeating: 1, count: layer.rows * layer.cols)
-    let block = config.block ?? BlockShape(rows: 1, cols: 1)
+    let block = (config.block ?? BlockShape(rows: 1, cols: 1)).resolved(
+      rows: layer.rows, cols: layer.cols)
     let workload = Workload(
       rows: layer.rows, cols: layer.cols, format: layer.mask == nil ? .dense : .blockColumn,
       blockRows: layer.mask == nil ? 1 : block.rows, blockCols: layer.mask == nil ? 1 : block.cols,

@@ -23,8 +23,11 @@ public struct GroupPartition: Sendable {
   public let scheme: PruningScheme
   public let groups: [Group]
 
-  public init(rows: Int, cols: Int, block: BlockShape, scheme: PruningScheme) {
-    precondition(rows > 0 && cols > 0 && block.rows > 0 && block.cols > 0)
+  /// `block` may use `*` (`BlockShape.whole`) for a whole dimension; it is resolved for this
+  /// layer, and `self.block` is the concrete shape.
+  public init(rows: Int, cols: Int, block requested: BlockShape, scheme: PruningScheme) {
+    precondition(rows > 0 && cols > 0 && requested.rows >= 0 && requested.cols >= 0)
+    let block = requested.resolved(rows: rows, cols: cols)
     self.rows = rows
     self.cols = cols
     self.block = block

@@ -67,6 +67,7 @@ extension HardPrune {
     -> Result
   {
     precondition(rate >= 1 && w.count == rows * cols)
+    let block = block.resolved(rows: rows, cols: cols)
     let columns = GroupPartition(rows: rows, cols: cols, block: block, scheme: .blockColumn)
     let colMask = prune(w, partition: columns, rate: rate.squareRoot()).mask
     var masked = w

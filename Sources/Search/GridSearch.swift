@@ -23,7 +23,8 @@ public enum GridSearch {
     return out
   }
 
-  /// Every (seed, block, rate) combination, dense baselines first per seed.
+  /// Every (seed, method, block, rate) combination, dense baselines first per seed (one dense
+  /// baseline per seed, shared by every method).
   public static func grid(for suite: SweepSpec) -> [TrialConfig] {
     var out: [TrialConfig] = []
     for seed in suite.seeds {
@@ -31,15 +32,21 @@ public enum GridSearch {
         kind: .dense, model: suite.model, dataset: suite.dataset, subset: suite.subset,
         phases: suite.phases, training: suite.training, seed: seed, keepDense: suite.keepDense)
       out.append(dense)
-      for block in suite.blocks {
-        for rate in suite.rates {
-          var t = dense
-          t.kind = .pruned
-          t.scheme = suite.scheme
-          t.block = block
-          t.rate = rate
-          t.regularizer = suite.regularizer
-          out.append(t)
+      let methods: [MethodSpec?] = suite.methods ?? [nil]
+      for method in methods {
+        for block in method?.blocks ?? suite.blocks {
+          for rate in suite.rates {
+            var t = dense
+            t.kind = .pruned
+            t.scheme = method?.scheme ?? suite.scheme
+            t.block = block
+            t.rate = rate
+            t.regularizer = method?.regularizer ?? suite.regularizer
+            t.method = method?.name
+            t.layerRates = suite.layerRates
+            t.rateMode = suite.rateMode
+            out.append(t)
+          }
         }
       }
     }

@@ -121,7 +121,10 @@ public struct TrialTrainer {
     // 1. Regularize.
     if regSpec.kind != .none && config.phases.regEpochs > 0 {
       let start = Date()
-      let penalty = Penalty(targets, partitions: partitions, spec: regSpec, rate: rate)
+      let penalty = Penalty(
+        targets, partitions: partitions, spec: regSpec,
+        rates: Dictionary(
+          uniqueKeysWithValues: targets.map { ($0.name, config.layerRates?[$0.name] ?? rate) }))
       let loss = try runEpochs(
         network, phase: "regularize", epochs: config.phases.regEpochs,
         learningRate: Float(config.training.learningRate), penalty: penalty)
@@ -135,18 +138,28 @@ public struct TrialTrainer {
         after: GroupNormHistogram(norms: partitions[w.name]!.norms(w.parameter.value.data)))
     }
 
-    // 2. Hard prune: per layer, keep the largest-norm groups up to the rate.
+    // 2. Hard prune: per layer, keep the largest-norm groups up to the layer's rate; or one
+    // global threshold over all pruned layers.
     let pruneStart = Date()
     var results: [String: HardPrune.Result] = [:]
+    if config.rateMode == .global && scheme != .blockColumnRow {
+      let all = HardPrune.pruneGlobal(
+        targets.map { ($0.parameter.value.data, partitions[$0.name]!) }, rate: rate)
+      for (w, r) in zip(targets, all) { results[w.name] = r }
+    } else {
+      for w in targets {
+        let values = w.parameter.value.data
+        let layerRate = config.layerRates?[w.name] ?? rate
+        results[w.name] =
+          scheme == .blockColumnRow
+          ? HardPrune.pruneColumnRow(
+            values, rows: w.rows, cols: w.cols, block: block, rate: layerRate)
+          : HardPrune.prune(values, partition: partitions[w.name]!, rate: layerRate)
+      }
+    }
     for w in targets {
-      let values = w.parameter.value.data
-      let r =
-        scheme == .blockColumnRow
-        ? HardPrune.pruneColumnRow(values, rows: w.rows, cols: w.cols, block: block, rate: rate)
-        : HardPrune.prune(values, partition: partitions[w.name]!, rate: rate)
-      w.parameter.mask = r.mask
+      w.parameter.mask = results[w.name]!.mask
       w.parameter.applyMask()
-      results[w.name] = r
     }
     phases.append(evaluatePhase(network, "prune", epochs: 0, loss: nil, since: pruneStart))
 
@@ -235,6 +248,7 @@ public struct TrialTrainer {
         throw TrainingFailure.diverged(phase: phase, epoch: e, step: s)
       }
       progress("\(phase) epoch \(epoch)/\(epochs): loss \(String(format: "%.4f", lastLoss))")
+      penalty?.endEpoch(epoch)
       epochBoundary()
     }
     return lastLoss
@@ -242,8 +256,9 @@ public struct TrialTrainer {
 }
 
 /// The regularization phase's penalty over the pruned layers: group regularizers (reweighted,
-/// their weights refreshed every `refreshSteps` steps, or group lasso), or ADMM (Z and U updated
-/// every `refreshSteps` steps). A class: the training loop's hook mutates it step by step.
+/// their weights refreshed every `refreshSteps` steps or `refreshEpochs` epochs, lambda per layer
+/// where `layerLambda` says, or group lasso), or ADMM (Z and U updated on the same schedule,
+/// projecting each layer onto its own rate). A class: the training loop's hook mutates it step by step.
 final class Penalty {
   let targets: [GEMMWeight]
   let spec: RegularizerSpec
@@ -252,7 +267,7 @@ final class Penalty {
 
   init(
     _ targets: [GEMMWeight], partitions: [String: GroupPartition], spec: RegularizerSpec,
-    rate: Double
+    rates: [String: Double]
   ) {
     self.targets = targets
     self.spec = spec
@@ -266,13 +281,17 @@ final class Penalty {
           p.scheme == .blockColumnRow
           ? GroupPartition(rows: p.rows, cols: p.cols, block: p.block, scheme: .blockColumn) : p
         return ADMMPruner(
-          w.parameter.value.data, partition: partition, rate: rate,
+          w.parameter.value.data, partition: partition, rate: rates[w.name]!,
           rho: spec.rho ?? RegularizerSpec.defaultRho,
           rhoGrowth: spec.rhoGrowth ?? RegularizerSpec.defaultRhoGrowth,
           rhoMax: spec.rhoMax ?? RegularizerSpec.defaultRhoMax)
       }
     } else {
-      groups = targets.map { GroupRegularizer(partition: partitions[$0.name]!, spec: spec) }
+      groups = targets.map { w in
+        var layerSpec = spec
+        layerSpec.lambda = spec.layerLambda?[w.name] ?? spec.lambda
+        return GroupRegularizer(partition: partitions[w.name]!, spec: layerSpec)
+      }
       admm = []
     }
   }
@@ -282,18 +301,36 @@ final class Penalty {
     for i in groups.indices { groups[i].refresh(targets[i].parameter.value.data) }
   }
 
-  /// Refreshes on schedule, adds the gradient, returns the penalty value.
+  /// At the end of an epoch: refreshes when the schedule is by epochs.
+  func endEpoch(_ epoch: Int) {
+    guard let every = spec.refreshEpochs, every > 0, epoch % every == 0 else { return }
+    refresh()
+  }
+
+  private func refresh() {
+    for (i, w) in targets.enumerated() {
+      if spec.kind == .admm {
+        admm[i].update(w.parameter.value.data)
+      } else {
+        groups[i].refresh(w.parameter.value.data)
+      }
+    }
+  }
+
+  /// Refreshes on schedule (by steps), adds the gradient, returns the penalty value.
   func apply(step: Int) -> Double {
-    let refresh = spec.refreshSteps > 0 && step > 0 && step % spec.refreshSteps == 0
+    if spec.refreshEpochs == nil && spec.refreshSteps > 0 && step > 0
+      && step % spec.refreshSteps == 0
+    {
+      refresh()
+    }
     var total = 0.0
     for (i, w) in targets.enumerated() {
       let p = w.parameter
       if spec.kind == .admm {
-        if refresh { admm[i].update(p.value.data) }
         total += Double(admm[i].penalty(p.value.data))
         admm[i].addGradient(p.value.data, to: &p.grad.data)
       } else {
-        if refresh { groups[i].refresh(p.value.data) }
         total += Double(groups[i].penalty(p.value.data))
         groups[i].addGradient(p.value.data, to: &p.grad.data)
       }

@@ -202,6 +202,73 @@ public enum SuiteLoader {
       return out
     }
 
+    func blockList(_ node: Node, _ key: String) throws -> [BlockShape] {
+      try list(node, key).map { item in
+        let text = item.string ?? ""
+        guard let b = BlockShape(parsing: text) else {
+          throw fail(
+            item,
+            "block shape '\(text)' must be RxC with R, C >= 1 or * for a whole dimension (e.g. 8x16, *x1)"
+          )
+        }
+        return b
+      }
+    }
+
+    /// A mapping from layer names to numbers (`layer_rates`, `regularizer.layer_lambda`).
+    func numberMap(_ node: Node, _ key: String, min: Double) throws -> [String: Double] {
+      guard case .mapping(let mapping) = node else {
+        throw fail(node, "'\(key)' must be a mapping")
+      }
+      var out: [String: Double] = [:]
+      for (k, v) in mapping {
+        guard let name = k.string, !name.isEmpty else {
+          throw fail(k, "'\(key)': keys must be layer names")
+        }
+        out[name] = try double(v, "\(key).\(name)", min: min)
+      }
+      return out
+    }
+
+    /// A regularizer mapping applied over `base` (the suite's, for a method's overrides).
+    func regularizer(_ n: Node, _ context: String, base: RegularizerSpec) throws
+      -> RegularizerSpec
+    {
+      var r = base
+      let s = try entries(
+        n, context,
+        allowed: [
+          "kind", "lambda", "eps", "refresh_steps", "refresh_epochs", "form", "layer_lambda",
+          "rho", "rho_growth", "rho_max",
+        ])
+      if let v = s["kind"] { r.kind = try oneOf(v, "\(context).kind", RegularizerSpec.Kind.self) }
+      if let v = s["lambda"] { r.lambda = try double(v, "\(context).lambda", min: 0) }
+      if let v = s["eps"] { r.eps = try double(v, "\(context).eps", min: 0, inclusive: false) }
+      if let v = s["refresh_steps"] {
+        r.refreshSteps = try int(v, "\(context).refresh_steps", min: 1)
+      }
+      if let v = s["refresh_epochs"] {
+        r.refreshEpochs = try int(v, "\(context).refresh_epochs", min: 1)
+      }
+      if let v = s["form"] { r.form = try oneOf(v, "\(context).form", RegularizerSpec.Form.self) }
+      if let v = s["layer_lambda"] {
+        r.layerLambda = try numberMap(v, "\(context).layer_lambda", min: 0)
+      }
+      if let v = s["rho"] { r.rho = try double(v, "\(context).rho", min: 0, inclusive: false) }
+      if let v = s["rho_growth"] {
+        r.rhoGrowth = try double(v, "\(context).rho_growth", min: 1)
+      }
+      if let v = s["rho_max"] {
+        r.rhoMax = try double(v, "\(context).rho_max", min: 0, inclusive: false)
+      }
+      for key in ["rho", "rho_growth", "rho_max"] where s[key] != nil {
+        guard r.kind == .admm || partial else {
+          throw fail(s[key]!, "'\(context).\(key)' only applies to kind: admm")
+        }
+      }
+      return r
+    }
+
     func string(_ node: Node, _ key: String) throws -> String {
       guard case .scalar(let s) = node, !s.string.isEmpty else {
         throw fail(node, "'\(key)' must be a non-empty string")
@@ -257,7 +324,7 @@ public enum SuiteLoader {
       let keys = [
         "schema_version", "name", "model", "dataset", "subset", "phases", "training", "scheme",
         "regularizer", "blocks", "rates", "keep_dense", "latency", "kernels", "seeds",
-        "trial_timeout_s", "search",
+        "trial_timeout_s", "search", "methods", "layer_rates", "rate_mode",
       ]
       var e = try entries(root, "suite", allowed: keys)
       let placeholders: [String: Node] = [
@@ -305,14 +372,7 @@ public enum SuiteLoader {
           "model '\(model)' does not train on '\(dataset)' (it takes: "
             + Catalog.datasets(for: model).joined(separator: ", ") + ")")
       }
-      var blocks: [BlockShape] = []
-      for item in try list(e["blocks"]!, "blocks") {
-        let text = item.string ?? ""
-        guard let b = BlockShape(parsing: text) else {
-          throw fail(item, "block shape '\(text)' must be RxC with R, C >= 1 (e.g. 8x16)")
-        }
-        blocks.append(b)
-      }
+      let blocks = try blockList(e["blocks"]!, "blocks")
       var rates: [Double] = []
       for item in try list(e["rates"]!, "rates") {
         let r = try double(item, "rates", min: 1)
@@ -365,39 +425,44 @@ public enum SuiteLoader {
         }
       }
       if let n = e["regularizer"] {
-        let s = try entries(
-          n, "regularizer",
-          allowed: [
-            "kind", "lambda", "eps", "refresh_steps", "form", "rho", "rho_growth", "rho_max",
-          ])
-        if let v = s["kind"] {
-          spec.regularizer.kind = try oneOf(v, "regularizer.kind", RegularizerSpec.Kind.self)
-        }
-        if let v = s["lambda"] {
-          spec.regularizer.lambda = try double(v, "regularizer.lambda", min: 0)
-        }
-        if let v = s["eps"] {
-          spec.regularizer.eps = try double(v, "regularizer.eps", min: 0, inclusive: false)
-        }
-        if let v = s["refresh_steps"] {
-          spec.regularizer.refreshSteps = try int(v, "regularizer.refresh_steps", min: 1)
-        }
-        if let v = s["form"] {
-          spec.regularizer.form = try oneOf(v, "regularizer.form", RegularizerSpec.Form.self)
-        }
-        if let v = s["rho"] {
-          spec.regularizer.rho = try double(v, "regularizer.rho", min: 0, inclusive: false)
-        }
-        if let v = s["rho_growth"] {
-          spec.regularizer.rhoGrowth = try double(v, "regularizer.rho_growth", min: 1)
-        }
-        if let v = s["rho_max"] {
-          spec.regularizer.rhoMax = try double(v, "regularizer.rho_max", min: 0, inclusive: false)
-        }
-        for key in ["rho", "rho_growth", "rho_max"] where s[key] != nil {
-          guard spec.regularizer.kind == .admm || partial else {
-            throw fail(s[key]!, "'regularizer.\(key)' only applies to kind: admm")
+        spec.regularizer = try regularizer(n, "regularizer", base: spec.regularizer)
+      }
+      if let n = e["methods"] {
+        var methods: [MethodSpec] = []
+        for (i, item) in try list(n, "methods").enumerated() {
+          let m = try entries(
+            item, "methods[\(i)]", allowed: ["name", "scheme", "regularizer", "blocks"])
+          guard let nameNode = m["name"] else {
+            throw fail(item, "methods[\(i)] needs a 'name'")
           }
+          var method = MethodSpec(name: try string(nameNode, "methods[\(i)].name"))
+          guard !method.name.isEmpty, !methods.contains(where: { $0.name == method.name }) else {
+            throw fail(nameNode, "method names must be unique and not empty")
+          }
+          if let v = m["scheme"] {
+            method.scheme = try oneOf(v, "methods[\(i)].scheme", PruningScheme.self)
+          }
+          if let v = m["regularizer"] {
+            method.regularizer = try regularizer(
+              v, "methods[\(i)].regularizer", base: spec.regularizer)
+          }
+          if let v = m["blocks"] { method.blocks = try blockList(v, "methods[\(i)].blocks") }
+          methods.append(method)
+        }
+        guard !methods.isEmpty else { throw fail(n, "'methods' must list at least one method") }
+        spec.methods = methods
+      }
+      if let n = e["layer_rates"] {
+        spec.layerRates = try numberMap(n, "layer_rates", min: 1)
+      }
+      if let n = e["rate_mode"] {
+        spec.rateMode = try oneOf(n, "rate_mode", RateMode.self)
+        let schemes = [spec.scheme] + (spec.methods ?? []).compactMap(\.scheme)
+        guard partial || spec.rateMode != .global || !schemes.contains(.blockColumnRow) else {
+          throw fail(n, "'rate_mode: global' does not apply to the block-column-row scheme")
+        }
+        guard partial || spec.rateMode != .global || spec.layerRates == nil else {
+          throw fail(n, "'rate_mode: global' and 'layer_rates' exclude each other")
         }
       }
       if let n = e["keep_dense"] {

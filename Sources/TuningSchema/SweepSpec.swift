@@ -10,16 +10,32 @@ public struct BlockShape: Codable, Hashable, Sendable, CustomStringConvertible, 
     self.cols = cols
   }
 
-  /// Parses `"8x16"`; nil unless both numbers are positive integers.
+  /// A dimension written `*`: the whole dimension of each layer (`*x1` = whole columns, the
+  /// structured channel pruning of the GEMM view; `1x*` = whole rows, i.e. filters).
+  public static let whole = 0
+
+  /// Parses `"8x16"`, `"*x1"`, `"1x*"`; nil unless each part is a positive integer or `*`.
   public init?(parsing text: String) {
     let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false)
-    guard parts.count == 2, let r = Int(parts[0]), let c = Int(parts[1]), r > 0, c > 0 else {
-      return nil
+    func dim(_ p: Substring) -> Int? {
+      if p == "*" { return Self.whole }
+      guard let n = Int(p), n > 0 else { return nil }
+      return n
     }
+    guard parts.count == 2, let r = dim(parts[0]), let c = dim(parts[1]) else { return nil }
     self.init(rows: r, cols: c)
   }
 
-  public var description: String { "\(rows)x\(cols)" }
+  public var description: String {
+    (rows == Self.whole ? "*" : "\(rows)") + "x" + (cols == Self.whole ? "*" : "\(cols)")
+  }
+
+  /// The concrete block of an `rows x cols` layer: `*` becomes the layer's dimension, and no
+  /// side exceeds it.
+  public func resolved(rows m: Int, cols k: Int) -> BlockShape {
+    BlockShape(
+      rows: rows == Self.whole ? m : min(rows, m), cols: cols == Self.whole ? k : min(cols, k))
+  }
 
   public init(from decoder: Decoder) throws {
     let text = try decoder.singleValueContainer().decode(String.self)
@@ -75,6 +91,11 @@ public struct RegularizerSpec: Codable, Hashable, Sendable {
   public var eps: Double = 1e-3
   public var refreshSteps: Int = 200
   public var form: Form = .norm
+  /// Refresh the reweighted penalty weights (or ADMM's Z and U) at the end of every this many
+  /// epochs instead of every `refreshSteps` steps (nil: by steps).
+  public var refreshEpochs: Int? = nil
+  /// Per-layer lambda overriding `lambda` for the named layers.
+  public var layerLambda: [String: Double]? = nil
   /// ADMM only (nil elsewhere, so other suites' canonical forms and run ids do not change).
   public var rho: Double? = nil
   public var rhoGrowth: Double? = nil
@@ -89,6 +110,8 @@ public struct RegularizerSpec: Codable, Hashable, Sendable {
   enum CodingKeys: String, CodingKey {
     case kind, lambda, eps, form, rho
     case refreshSteps = "refresh_steps"
+    case refreshEpochs = "refresh_epochs"
+    case layerLambda = "layer_lambda"
     case rhoGrowth = "rho_growth"
     case rhoMax = "rho_max"
   }
@@ -255,6 +278,26 @@ public struct SearchSpec: Codable, Hashable, Sendable {
   public init() {}
 }
 
+/// One pruning method a suite compares: a name, and the scheme, regularizer and block shapes it
+/// uses where they differ from the suite's (the suite's values otherwise). Every method runs on
+/// the same dense baselines, rates and seeds, so a sweep compares them on equal terms.
+public struct MethodSpec: Codable, Hashable, Sendable {
+  public var name: String
+  public var scheme: PruningScheme? = nil
+  /// The method's regularizer, complete (the suite's with the method's overrides applied).
+  public var regularizer: RegularizerSpec? = nil
+  public var blocks: [BlockShape]? = nil
+  public init(name: String) { self.name = name }
+}
+
+/// How a trial's rate is met: every pruned layer at the rate (`layer`, the default; with
+/// `layer_rates` overriding it for named layers) or one global threshold over all pruned layers
+/// whose total meets the rate (`global`).
+public enum RateMode: String, Codable, Hashable, Sendable, CaseIterable {
+  case layer
+  case global
+}
+
 /// A suite: everything a sweep needs. Parsed from `suites/*.yaml` by `SuiteLoader`.
 public struct SweepSpec: Codable, Hashable, Sendable {
   public static let currentSchemaVersion = 1
@@ -277,6 +320,11 @@ public struct SweepSpec: Codable, Hashable, Sendable {
   public var search = SearchSpec()
   /// Seconds after which one trial is stopped and recorded as timed_out.
   public var trialTimeoutSeconds: Double = 1800
+  /// The methods compared (nil: one, the suite's scheme and regularizer).
+  public var methods: [MethodSpec]? = nil
+  /// Per-layer rates overriding `rates` for the named layers (layer rate mode).
+  public var layerRates: [String: Double]? = nil
+  public var rateMode: RateMode? = nil
 
   public init(name: String, model: String, dataset: String, blocks: [BlockShape], rates: [Double]) {
     self.name = name
@@ -292,6 +340,9 @@ public struct SweepSpec: Codable, Hashable, Sendable {
     case schemaVersion = "schema_version"
     case keepDense = "keep_dense"
     case trialTimeoutSeconds = "trial_timeout_s"
+    case methods
+    case layerRates = "layer_rates"
+    case rateMode = "rate_mode"
   }
 
   /// The run id: the content hash of the suite's canonical form.

@@ -26,6 +26,10 @@ public struct TrialConfig: Codable, Hashable, Sendable {
   public var regularizer: RegularizerSpec?
   public var keepDense: [String]
   public var trainerVersion: String = TrialConfig.trainerVersion
+  /// The suite's name of the pruning method (nil when the suite compares none).
+  public var method: String? = nil
+  public var layerRates: [String: Double]? = nil
+  public var rateMode: RateMode? = nil
 
   public init(
     kind: Kind, model: String, dataset: String, subset: SubsetSpec, phases: PhaseSpec,
@@ -50,6 +54,9 @@ public struct TrialConfig: Codable, Hashable, Sendable {
     case kind, model, dataset, subset, phases, training, seed, scheme, block, rate, regularizer
     case keepDense = "keep_dense"
     case trainerVersion = "trainer_version"
+    case method
+    case layerRates = "layer_rates"
+    case rateMode = "rate_mode"
   }
 
   public var id: String { ContentHash.id(of: self) }
@@ -62,13 +69,16 @@ public struct TrialConfig: Codable, Hashable, Sendable {
     c.block = nil
     c.rate = nil
     c.regularizer = nil
+    c.method = nil
+    c.layerRates = nil
+    c.rateMode = nil
     return c
   }
 
-  /// A short label for tables: `dense` or `8x16 R4`.
+  /// A short label for tables: `dense`, `8x16 R4`, or with a method `admm 8x16 R4`.
   public var label: String {
     guard kind == .pruned, let block, let rate else { return "dense" }
-    return "\(block) R\(rate.formatted())"
+    return (method.map { "\($0) " } ?? "") + "\(block) R\(rate.formatted())"
   }
 }
 

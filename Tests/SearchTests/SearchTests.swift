@@ -41,3 +41,40 @@ import TuningSchema
     #expect(GridSearch.trials(for: suite(.random, trials: 50)).count == 26)
   }
 }
+
+@Suite struct MethodGridTests {
+  @Test func everyMethodOnTheSameDenseBaselines() {
+    var s = SweepSpec(
+      name: "t", model: "mlp", dataset: "fashion-mnist", blocks: [BlockShape(rows: 8, cols: 16)],
+      rates: [2, 4])
+    s.seeds = [1, 2]
+    var lasso = MethodSpec(name: "group-lasso")
+    lasso.regularizer = RegularizerSpec()
+    lasso.regularizer?.kind = .groupLasso
+    var unstructured = MethodSpec(name: "unstructured")
+    unstructured.blocks = [BlockShape(rows: 1, cols: 1)]
+    unstructured.regularizer = RegularizerSpec()
+    unstructured.regularizer?.kind = .none
+    s.methods = [MethodSpec(name: "blk-rew"), lasso, unstructured]
+    let t = GridSearch.trials(for: s)
+    #expect(t.count == 2 * (1 + 3 * 2))
+    #expect(t.filter { $0.kind == .dense }.count == 2)
+    for p in t where p.kind == .pruned {
+      // Every pruned trial's baseline is the seed's one dense trial, whatever the method.
+      #expect(t.contains { $0.id == p.denseBaseline.id && $0.kind == .dense })
+    }
+    #expect(t[1].label == "blk-rew 8x16 R2")
+    #expect(t.first { $0.method == "group-lasso" }?.regularizer?.kind == .groupLasso)
+    #expect(t.first { $0.method == "unstructured" }?.block == BlockShape(rows: 1, cols: 1))
+    #expect(Set(t.map(\.id)).count == t.count)
+  }
+
+  @Test func suitesWithoutMethodsKeepTheirTrials() {
+    let s = SweepSpec(
+      name: "t", model: "mlp", dataset: "fashion-mnist", blocks: [BlockShape(rows: 8, cols: 16)],
+      rates: [4])
+    let t = GridSearch.trials(for: s)
+    #expect(t.map(\.label) == ["dense", "8x16 R4"])
+    #expect(t.allSatisfy { $0.method == nil && $0.layerRates == nil && $0.rateMode == nil })
+  }
+}

@@ -109,6 +109,32 @@ struct TrialTrainerTests {
     }
   }
 
+  @Test func layerRatesGlobalThresholdAndWholeColumns() throws {
+    var c = config(model: "mlp", regularizer: .none)
+    c.pruned.layerRates = ["fc1": 8]
+    let perLayer = try run(c)
+    let kept = Dictionary(uniqueKeysWithValues: perLayer.layers.map { ($0.name, $0.kept) })
+    #expect(kept["fc1"]!.kept <= 784 * 300 / 8 && kept["fc1"]!.kept > 784 * 300 / 9)
+    #expect(kept["fc2"]!.kept <= 300 * 100 / 4 && kept["fc2"]!.kept > 300 * 100 / 5)
+
+    var g = config(model: "mlp", regularizer: .none)
+    g.pruned.rateMode = .global
+    let global = try run(g)
+    let pruned = global.layers.filter(\.kept.pruned)
+    let total = pruned.reduce(0) { $0 + $1.kept.total }
+    let keptAll = pruned.reduce(0) { $0 + $1.kept.kept }
+    #expect(keptAll <= total / 4 && keptAll > total / 4 - 16)
+    // One threshold: the layers end at different rates.
+    #expect(Set(pruned.map { Int($0.kept.rate * 10) }).count > 1)
+
+    let whole = try run(config(model: "mlp", block: BlockShape(rows: BlockShape.whole, cols: 1)))
+    let fc2 = whole.layers.first { $0.name == "fc2" }!
+    for col in 0..<fc2.cols {
+      let column = (0..<fc2.rows).map { fc2.mask![$0 * fc2.cols + col] }
+      #expect(Set(column).count == 1, "column \(col) is partly kept")
+    }
+  }
+
   @Test func sameConfigSameWeights() throws {
     let a = try run(config(model: "mlp", regularizer: .groupLasso))
     let b = try run(config(model: "mlp", regularizer: .groupLasso))
