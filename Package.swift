@@ -80,6 +80,7 @@ let package = Package(
     .testTarget(name: "ReportingTests", dependencies: ["Reporting", "TuningSchema"]),
     .testTarget(
       name: "TrainingTests", dependencies: ["Training", "NeuralNets", "TuningSchema", "Datasets"]),
-    .testTarget(name: "EndToEndTests", dependencies: ["TuningSchema", "ChildProcesses"]),
+    .testTarget(
+      name: "EndToEndTests", dependencies: ["TuningSchema", "ChildProcesses", "NeuralNets"]),
   ]
 )

@@ -128,7 +128,7 @@ public struct TrainJob {
     let val = trainer.evaluate(test: false)
     var meta = [
       "model": model, "dataset": dataset, "blkrew": BlkrewVersion.string, "epochs": "\(epochs)",
-      "seed": "\(seed)", "test_\(data.metricName)": String(test),
+      "seed": "\(seed)", "test_\(data.metricName)": String(test), "width": width.formatted(),
     ]
     if let initPath { meta["init"] = (initPath as NSString).lastPathComponent }
     do {

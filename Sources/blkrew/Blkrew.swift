@@ -17,8 +17,8 @@ struct Blkrew: ParsableCommand {
       """,
     version: BlkrewVersion.string,
     subcommands: [
-      Sweep.self, Suite.self, Train.self, Report.self, Doctor.self, Bench.self, TrialChild.self,
-      ShardChild.self,
+      Sweep.self, Suite.self, Train.self, Prune.self, Report.self, Doctor.self, Bench.self,
+      TrialChild.self, ShardChild.self,
     ])
 }
 
@@ -348,6 +348,101 @@ struct Train: ParsableCommand {
             .utf8))
       if json { print(String(decoding: try RecordCoding.encoder().encode(summary), as: UTF8.self)) }
       print(summary.checkpoint)
+    }
+  }
+}
+
+struct Prune: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Prune one checkpoint: regularize, hard prune to a rate, masked retrain.",
+    discussion: """
+      Reads the model and dataset from the checkpoint's metadata (as `blkrew train` writes it; pass \
+      --model for a PyTorch checkpoint). Writes a safetensors checkpoint whose pruned weights are \
+      exact zeros, with the scheme, block, rate and per-layer kept counts in its metadata. \
+      --reg-epochs 0 --retrain-epochs 0 is plain magnitude pruning of the chosen groups. Block \
+      dimensions may be * (the layer's whole dimension): *x1 prunes whole columns. Exit 64 for bad \
+      flags, 65 for a corrupt or mis-shaped checkpoint, 66 when --checkpoint does not exist.
+      """)
+  @Option(help: "The checkpoint to prune (.safetensors).") var checkpoint: String
+  @Option(help: "block-column, block-row or block-column-row.") var scheme: String = "block-column"
+  @Option(help: "Block shape RxC (rows x columns of the GEMM-view weight), e.g. 8x16.")
+  var block: String
+  @Option(help: "Compression rate R >= 1 (weights / kept weights, per pruned layer).")
+  var rate: Double
+  @Option(help: "reweighted, group-lasso, admm or none.") var regularizer: String = "reweighted"
+  @Option(help: "Epochs of the regularization phase.") var regEpochs: Int = 1
+  @Option(help: "Epochs of masked retraining.") var retrainEpochs: Int = 1
+  @Option(help: "Dataset (default: the checkpoint's).") var dataset: String?
+  @Option(help: "Model (default: the checkpoint's metadata).") var model: String?
+  @Option(help: "Regularization strength lambda.") var lambda: Double = 1e-4
+  @Option(help: "ADMM penalty rho (regularizer admm).") var rho: Double?
+  @Option(help: "Steps between penalty refreshes (reweighted) or Z/U updates (ADMM).")
+  var refreshSteps: Int = 200
+  @Option(help: "Layers kept dense: first, last, layer names, or none (comma-separated).")
+  var keepDense: String = "first,last"
+  @Option(help: "Learning rate of the regularization phase.") var lr: Double = 0.01
+  @Option(help: "Learning rate of masked retraining.") var retrainLr: Double = 0.005
+  @Option(help: "Batch size.") var batchSize: Int = 64
+  @Option(help: "Use at most this many training items.") var trainSubset: Int?
+  @Option(help: "Seed for splits and batch order.") var seed: Int = 1
+  @Option(help: "BLAS threads.") var threads: Int = 1
+  @Option(help: "Width multiplier (default: the checkpoint's, else 1).") var width: Double?
+  @Option(help: "Where to write the pruned checkpoint (.safetensors).") var out: String
+  @Flag(help: "Print a JSON summary.") var json = false
+
+  func validate() throws {
+    guard PruningScheme(rawValue: scheme) != nil else {
+      throw ValidationError("--scheme must be block-column, block-row or block-column-row")
+    }
+    guard BlockShape(parsing: block) != nil else {
+      throw ValidationError("--block must be RxC with R, C >= 1 or * (e.g. 8x16)")
+    }
+    guard rate >= 1 else { throw ValidationError("--rate must be >= 1") }
+    guard RegularizerSpec.Kind(rawValue: regularizer) != nil else {
+      throw ValidationError("--regularizer must be reweighted, group-lasso, admm or none")
+    }
+    guard regEpochs >= 0, retrainEpochs >= 0, refreshSteps >= 1, batchSize >= 1, threads >= 1,
+      lambda >= 0, lr >= 0, retrainLr >= 0
+    else { throw ValidationError("epochs, lambda and rates must be >= 0; sizes >= 1") }
+    if let rho, rho <= 0 { throw ValidationError("--rho must be > 0") }
+  }
+
+  func run() throws {
+    try guarded {
+      var job = PruneJob(
+        checkpoint: checkpoint, outPath: out, scheme: PruningScheme(rawValue: scheme)!,
+        block: BlockShape(parsing: block)!, rate: rate)
+      job.regularizer.kind = RegularizerSpec.Kind(rawValue: regularizer)!
+      job.regularizer.lambda = lambda
+      job.regularizer.refreshSteps = refreshSteps
+      if job.regularizer.kind == .admm { job.regularizer.rho = rho }
+      job.regEpochs = regEpochs
+      job.retrainEpochs = retrainEpochs
+      job.dataset = dataset
+      job.model = model
+      job.keepDense =
+        keepDense == "none" ? [] : keepDense.split(separator: ",").map(String.init)
+      job.learningRate = lr
+      job.retrainLearningRate = retrainLr
+      job.batchSize = batchSize
+      job.trainSubset = trainSubset
+      job.seed = seed
+      job.threads = threads
+      job.width = width
+      let s = try job.run { FileHandle.standardError.write(Data("blkrew prune: \($0)\n".utf8)) }
+      for k in s.kept {
+        FileHandle.standardError.write(
+          Data(
+            "blkrew prune: \(k.layer) [\(k.rows)x\(k.cols)]: \(k.pruned ? "kept \(k.kept) of \(k.total) (\(String(format: "%.2f", k.rate))x)" : "dense")\n"
+              .utf8))
+      }
+      FileHandle.standardError.write(
+        Data(
+          ("blkrew prune: model \(String(format: "%.2f", s.compression.compressionRatio))x fewer weights"
+            + (s.compression.flopReduction.map { String(format: ", %.2fx fewer MACs", $0) } ?? "")
+            + String(format: ", %.1f s\n", s.seconds)).utf8))
+      if json { print(String(decoding: try RecordCoding.encoder().encode(s), as: UTF8.self)) }
+      print(s.checkpoint)
     }
   }
 }
