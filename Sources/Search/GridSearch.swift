@@ -28,9 +28,10 @@ public enum GridSearch {
   public static func grid(for suite: SweepSpec) -> [TrialConfig] {
     var out: [TrialConfig] = []
     for seed in suite.seeds {
-      let dense = TrialConfig(
+      var dense = TrialConfig(
         kind: .dense, model: suite.model, dataset: suite.dataset, subset: suite.subset,
         phases: suite.phases, training: suite.training, seed: seed, keepDense: suite.keepDense)
+      dense.width = suite.width
       out.append(dense)
       let methods: [MethodSpec?] = suite.methods ?? [nil]
       for method in methods {

@@ -66,7 +66,7 @@ public struct TrialTrainer {
 
   /// A freshly initialised network of the trial's model for its data.
   public func makeNetwork() -> any Network {
-    ModelZoo.make(config.model, data: data, seed: UInt64(config.seed))
+    ModelZoo.make(config.model, data: data, seed: UInt64(config.seed), width: config.width ?? 1)
   }
 
   /// Names of the layers that get pruned, resolving `first` / `last` in `keepDense`.
@@ -223,19 +223,60 @@ public struct TrialTrainer {
     return m
   }
 
-  /// SGD with momentum over `epochs` epochs; returns the mean training loss of the last epoch
-  /// (task loss plus penalty).
+  /// The phase's optimizer (`training.optimizer`, SGD with momentum by default), fresh for
+  /// every phase.
+  func makeOptimizer(learningRate: Float) -> any Optimizer {
+    let t = config.training
+    let momentum = Float(t.momentum)
+    let wd = Float(t.weightDecay)
+    switch t.optimizer ?? .sgd {
+    case .sgd: return SGD(learningRate: learningRate, momentum: momentum, weightDecay: wd)
+    case .nesterov:
+      return SGD(
+        learningRate: learningRate, momentum: max(momentum, 1e-3), weightDecay: wd,
+        nesterov: true)
+    case .adam: return Adam(learningRate: learningRate, weightDecay: wd)
+    case .adamw:
+      return Adam(learningRate: learningRate, weightDecay: wd, decoupledWeightDecay: true)
+    }
+  }
+
+  /// The phase's learning-rate schedule over its `steps` (restarted every phase).
+  func makeSchedule(steps: Int) -> LRSchedule {
+    let t = config.training
+    let warm = t.warmupSteps ?? 0
+    let rest = max(1, steps - warm)
+    let decay: LRSchedule
+    switch t.schedule ?? .constant {
+    case .constant: decay = .constant
+    case .cosine: decay = .cosine(total: rest)
+    case .step: decay = .step(every: max(1, rest / 3), gamma: 0.1)
+    }
+    return warm > 0 ? decay.warmup(steps: warm) : decay
+  }
+
+  /// Training batches per epoch of this trial's data.
+  func batchesPerEpoch() -> Int {
+    let bs = config.training.batchSize
+    switch data {
+    case .images(let tr, _, _, _): return tr.count / bs
+    case .sequences(let tr, _, _, _): return (tr.count + bs - 1) / bs
+    case .characters(let c): return max(1, (c.train.count - 1) / (bs * 64))
+    }
+  }
+
+  /// `epochs` epochs of the phase's optimizer and schedule; returns the mean training loss of
+  /// the last epoch (task loss plus penalty).
   private func runEpochs(
     _ network: any Network, phase: String, epochs: Int, learningRate: Float,
     penalty: Penalty? = nil
   ) throws -> Double? {
     guard epochs > 0 else { return nil }
-    let sgd = SGD(
-      learningRate: learningRate, momentum: Float(config.training.momentum),
-      weightDecay: Float(config.training.weightDecay), nesterov: false)
     var trainer = NetworkTrainer(
-      network: network, data: data, batchSize: config.training.batchSize, optimizer: sgd,
+      network: network, data: data, batchSize: config.training.batchSize,
+      optimizer: makeOptimizer(learningRate: learningRate),
       seed: Self.seed(from: config.id, phase: phase))
+    trainer.schedule = makeSchedule(steps: epochs * batchesPerEpoch())
     if let penalty {
       penalty.start()
       trainer.afterBackward = { step in penalty.apply(step: step) }

@@ -324,7 +324,7 @@ public enum SuiteLoader {
       let keys = [
         "schema_version", "name", "model", "dataset", "subset", "phases", "training", "scheme",
         "regularizer", "blocks", "rates", "keep_dense", "latency", "kernels", "seeds",
-        "trial_timeout_s", "search", "methods", "layer_rates", "rate_mode",
+        "trial_timeout_s", "search", "methods", "layer_rates", "rate_mode", "width",
       ]
       var e = try entries(root, "suite", allowed: keys)
       let placeholders: [String: Node] = [
@@ -405,7 +405,18 @@ public enum SuiteLoader {
           n, "training",
           allowed: [
             "batch_size", "learning_rate", "retrain_learning_rate", "momentum", "weight_decay",
+            "optimizer", "schedule", "warmup_steps",
           ])
+        if let v = s["optimizer"] {
+          spec.training.optimizer = try oneOf(
+            v, "training.optimizer", TrainingSpec.OptimizerKind.self)
+        }
+        if let v = s["schedule"] {
+          spec.training.schedule = try oneOf(v, "training.schedule", TrainingSpec.ScheduleKind.self)
+        }
+        if let v = s["warmup_steps"] {
+          spec.training.warmupSteps = try int(v, "training.warmup_steps", min: 0)
+        }
         if let v = s["batch_size"] {
           spec.training.batchSize = try int(v, "training.batch_size", min: 1)
         }
@@ -451,6 +462,9 @@ public enum SuiteLoader {
         }
         guard !methods.isEmpty else { throw fail(n, "'methods' must list at least one method") }
         spec.methods = methods
+      }
+      if let n = e["width"] {
+        spec.width = try double(n, "width", min: 0, inclusive: false)
       }
       if let n = e["layer_rates"] {
         spec.layerRates = try numberMap(n, "layer_rates", min: 1)

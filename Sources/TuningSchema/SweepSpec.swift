@@ -138,13 +138,39 @@ public struct TrainingSpec: Codable, Hashable, Sendable {
   public var retrainLearningRate: Double = 0.01
   public var momentum: Double = 0.9
   public var weightDecay: Double = 0
+  /// nil: SGD with `momentum` (the default; nil keeps older suites' canonical form).
+  public var optimizer: OptimizerKind? = nil
+  /// Learning-rate schedule of each phase, restarted at every phase (nil: constant).
+  public var schedule: ScheduleKind? = nil
+  /// Linear warm-up steps at the start of each phase (nil: none).
+  public var warmupSteps: Int? = nil
   public init() {}
   enum CodingKeys: String, CodingKey {
     case batchSize = "batch_size"
     case learningRate = "learning_rate"
     case retrainLearningRate = "retrain_learning_rate"
-    case momentum
+    case momentum, optimizer, schedule
     case weightDecay = "weight_decay"
+    case warmupSteps = "warmup_steps"
+  }
+
+  public enum OptimizerKind: String, Codable, Hashable, Sendable, CaseIterable {
+    /// SGD with `momentum` (heavy ball).
+    case sgd
+    /// SGD with Nesterov momentum.
+    case nesterov
+    /// Adam (L2 weight decay added to the gradient).
+    case adam
+    /// AdamW (decoupled weight decay).
+    case adamw
+  }
+
+  public enum ScheduleKind: String, Codable, Hashable, Sendable, CaseIterable {
+    case constant
+    /// Cosine annealing to 0 over the phase's steps.
+    case cosine
+    /// x0.1 after each third of the phase's steps.
+    case step
   }
 }
 
@@ -325,6 +351,8 @@ public struct SweepSpec: Codable, Hashable, Sendable {
   /// Per-layer rates overriding `rates` for the named layers (layer rate mode).
   public var layerRates: [String: Double]? = nil
   public var rateMode: RateMode? = nil
+  /// Width multiplier of VGG / ResNet channels and RNN hidden sizes (nil: 1).
+  public var width: Double? = nil
 
   public init(name: String, model: String, dataset: String, blocks: [BlockShape], rates: [Double]) {
     self.name = name
@@ -343,6 +371,7 @@ public struct SweepSpec: Codable, Hashable, Sendable {
     case methods
     case layerRates = "layer_rates"
     case rateMode = "rate_mode"
+    case width
   }
 
   /// The run id: the content hash of the suite's canonical form.

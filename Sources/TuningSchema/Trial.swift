@@ -30,6 +30,8 @@ public struct TrialConfig: Codable, Hashable, Sendable {
   public var method: String? = nil
   public var layerRates: [String: Double]? = nil
   public var rateMode: RateMode? = nil
+  /// Width multiplier of the model (nil: 1).
+  public var width: Double? = nil
 
   public init(
     kind: Kind, model: String, dataset: String, subset: SubsetSpec, phases: PhaseSpec,
@@ -57,6 +59,7 @@ public struct TrialConfig: Codable, Hashable, Sendable {
     case method
     case layerRates = "layer_rates"
     case rateMode = "rate_mode"
+    case width
   }
 
   public var id: String { ContentHash.id(of: self) }

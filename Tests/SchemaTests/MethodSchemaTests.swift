@@ -61,6 +61,20 @@ import TuningSchema
     #expect(wrongData?.message.contains("does not train on 'fashion-mnist'") == true)
   }
 
+  @Test func optimizerScheduleAndWidth() throws {
+    let s = try SuiteLoader.parse(
+      base.replacingOccurrences(
+        of: "model: lenet5\ndataset: fashion-mnist", with: "model: vgg11\ndataset: fashion-mnist-32"
+      )
+        + "training: {optimizer: adamw, schedule: cosine, warmup_steps: 10}\nwidth: 0.25\n",
+      file: "m.yaml")
+    #expect(s.training.optimizer == .adamw && s.training.schedule == .cosine)
+    #expect(s.training.warmupSteps == 10 && s.width == 0.25)
+    let bad = error(base + "training: {optimizer: rmsprop}\n")
+    #expect(bad?.message.contains("training.optimizer") == true)
+    #expect(error(base + "width: 0\n")?.message.contains("width") == true)
+  }
+
   @Test func wholeDimensionBlocks() {
     #expect(
       BlockShape(parsing: "*x1")?.resolved(rows: 30, cols: 7) == BlockShape(rows: 30, cols: 1))

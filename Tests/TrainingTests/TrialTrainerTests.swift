@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 import NeuralNets
 import Testing
@@ -161,6 +162,9 @@ struct RecurrentTrialTests {
     phases.retrainEpochs = 1
     var training = TrainingSpec()
     training.batchSize = 16
+    training.optimizer = .adam
+    training.learningRate = 3e-3
+    training.schedule = .cosine
     let dense = TrialConfig(
       kind: .dense, model: "gru", dataset: "japanese-vowels", subset: subset, phases: phases,
       training: training, seed: 2, keepDense: ["last"])
@@ -183,5 +187,31 @@ struct RecurrentTrialTests {
       #expect(l.kept.kept <= l.rows * l.cols / 8)
       for i in l.mask!.indices where l.mask![i] == 0 { #expect(l.weights[i] == 0) }
     }
+  }
+}
+
+@Suite struct PhaseScheduleTests {
+  func trainer(_ schedule: TrainingSpec.ScheduleKind, warmup: Int? = nil) -> TrialTrainer {
+    var training = TrainingSpec()
+    training.schedule = schedule
+    training.warmupSteps = warmup
+    let config = TrialConfig(
+      kind: .dense, model: "mlp", dataset: "fashion-mnist", subset: SubsetSpec(),
+      phases: PhaseSpec(), training: training, seed: 1, keepDense: [])
+    let empty = ImageDataset(images: [], labels: [], rows: 28, cols: 28)
+    return TrialTrainer(
+      config: config, data: .images(train: empty, validation: empty, test: empty, channels: 1))
+  }
+
+  @Test func schedulesSpanThePhase() {
+    let cosine = trainer(.cosine).makeSchedule(steps: 100)
+    #expect(cosine.rate(at: 0, base: 1) == 1)
+    #expect(abs(cosine.rate(at: 50, base: 1) - 0.5) < 1e-6)
+    #expect(cosine.rate(at: 100, base: 1) < 1e-6)
+    let step = trainer(.step).makeSchedule(steps: 99)
+    #expect(step.rate(at: 32, base: 1) == 1 && abs(step.rate(at: 33, base: 1) - 0.1) < 1e-6)
+    #expect(abs(step.rate(at: 98, base: 1) - 0.01) < 1e-6)
+    let warm = trainer(.constant, warmup: 10).makeSchedule(steps: 100)
+    #expect(abs(warm.rate(at: 0, base: 1) - 0.1) < 1e-6 && warm.rate(at: 10, base: 1) == 1)
   }
 }
