@@ -79,7 +79,8 @@ let package = Package(
     .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "TuningSchema"]),
     .testTarget(name: "ReportingTests", dependencies: ["Reporting", "TuningSchema"]),
     .testTarget(
-      name: "TrainingTests", dependencies: ["Training", "NeuralNets", "TuningSchema", "Datasets"]),
+      name: "TrainingTests",
+      dependencies: ["Training", "NeuralNets", "TuningSchema", "Datasets", "Search"]),
     .testTarget(
       name: "EndToEndTests", dependencies: ["TuningSchema", "ChildProcesses", "NeuralNets"]),
   ]

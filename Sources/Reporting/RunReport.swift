@@ -181,6 +181,19 @@ public struct RunReport {
       ],
       rows, alignRight: [3, 4, 7, 8, 9, 10, 11, 12, 13, 14])
 
+    if let groups = aggregateRows() {
+      doc.heading("Across seeds")
+      doc.paragraph(
+        "Each configuration over its seeds: mean ± sample standard deviation (n = seeds with an ok "
+          + "trial). The dense row is the shared baseline every method starts from; `acc after prune` "
+          + "is the test accuracy right after the hard prune, before retraining.")
+      doc.table(
+        [
+          "method", "block", "rate", "n", "test acc", "acc after prune", "latency",
+          "MAC reduction",
+        ], groups, alignRight: [2, 3, 4, 5, 6, 7])
+    }
+
     doc.heading("Per-layer latency")
     doc.paragraph(
       "Median seconds per call of each layer's best verified variant at batch \(suite.latency.batch); "
@@ -319,18 +332,54 @@ public struct RunReport {
     return doc
   }
 
+  /// Rows of the "Across seeds" table when the run has several seeds or methods, else nil.
+  func aggregateRows() -> [[String]]? {
+    let seeds = Set(trials.map(\.config.seed))
+    guard seeds.count > 1 || trials.contains(where: { $0.config.method != nil }) else {
+      return nil
+    }
+    struct Key: Hashable {
+      var method: String
+      var block: String
+      var rate: Double
+    }
+    var order: [Key] = []
+    var groups: [Key: [TrialRecord]] = [:]
+    for t in trials where t.status == .ok {
+      let k = Key(
+        method: t.config.kind == .dense ? "dense" : (t.config.method ?? "—"),
+        block: t.config.block?.description ?? "", rate: t.config.rate ?? 1)
+      if groups[k] == nil { order.append(k) }
+      groups[k, default: []].append(t)
+    }
+    return order.map { k in
+      let g = groups[k]!
+      let reduction = g.compactMap { $0.compression?.flopReduction }
+      return [
+        k.method, k.block, k.rate.formatted(), "\(g.count)",
+        meanSD(g.compactMap(\.accuracy), format: "%.4f"),
+        meanSD(g.compactMap(\.accuracyAfterPrune), format: "%.4f"),
+        meanSD(g.compactMap(\.latencySeconds).map { $0 * 1e6 }, format: "%.2f", unit: " µs"),
+        reduction.isEmpty
+          ? "" : String(format: "%.2fx", reduction.reduce(0, +) / Double(reduction.count)),
+      ]
+    }
+  }
+
   /// One row per trial, for spreadsheets.
   public func csv() -> String {
     let front = frontIDs
     var out =
-      "trial_id,kind,block,rate,seed,status,accuracy,accuracy_after_prune,val_accuracy,latency_s,size_bytes,pareto\n"
+      "trial_id,kind,method,block,rate,seed,status,accuracy,accuracy_after_prune,val_accuracy,latency_s,size_bytes,compression_ratio,flop_reduction,pareto\n"
     for t in trials {
       let fields: [String] = [
-        t.trialID, t.config.kind.rawValue, t.config.block?.description ?? "",
+        t.trialID, t.config.kind.rawValue, t.config.method ?? "", t.config.block?.description ?? "",
         t.config.rate.map { "\($0)" } ?? "1",
         "\(t.config.seed)", t.status.rawValue, t.accuracy.map { "\($0)" } ?? "",
         t.accuracyAfterPrune.map { "\($0)" } ?? "", t.valAccuracy.map { "\($0)" } ?? "",
         t.latencySeconds.map { "\($0)" } ?? "", t.sizeBytes.map { "\($0)" } ?? "",
+        t.compression.map { "\($0.compressionRatio)" } ?? "",
+        t.compression?.flopReduction.map { "\($0)" } ?? "",
         front.contains(t.trialID) ? "1" : "0",
       ]
       out += fields.joined(separator: ",") + "\n"
@@ -354,6 +403,15 @@ extension RunReport {
     case .indistinguishable: return "≈1x (n.s.; \(ratio))"
     }
   }
+}
+
+/// `mean ± sd` (sample standard deviation; just the value for one).
+func meanSD(_ x: [Double], format: String, unit: String = "") -> String {
+  guard !x.isEmpty else { return "" }
+  let mean = x.reduce(0, +) / Double(x.count)
+  guard x.count > 1 else { return String(format: format, mean) + unit }
+  let sd = (x.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(x.count - 1)).squareRoot()
+  return String(format: format, mean) + " ± " + String(format: format, sd) + unit
 }
 
 func fmtCI(_ low: Double?, _ high: Double?) -> String {

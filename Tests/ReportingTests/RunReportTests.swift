@@ -87,3 +87,30 @@ import TuningSchema
         == "1.20x (untested)")
   }
 }
+
+@Suite struct AcrossSeedsTests {
+  @Test func meanAndStandardDeviationPerMethod() {
+    let base = RunReportSpeedupTests()
+    var trials: [TrialRecord] = []
+    for (seed, acc) in [(1, 0.80), (2, 0.84)] {
+      var d = base.trial(.dense, id: "d\(seed)", variant: "vd", median: 2e-6, ci: 0.01)
+      d.config.seed = seed
+      d.accuracy = acc + 0.01
+      var p = base.trial(.pruned, id: "p\(seed)", variant: "vp", median: 1e-6, ci: 0.01)
+      p.config.seed = seed
+      p.config.method = "admm"
+      p.accuracy = acc
+      trials += [d, p]
+    }
+    let r = RunReport(manifest: base.manifest(), trials: trials)
+    let rows = r.aggregateRows() ?? []
+    #expect(rows.count == 2)
+    let admm = rows.first { $0[0] == "admm" }
+    // mean 0.82, sample sd sqrt(((0.02)^2 * 2) / 1) = 0.0283
+    #expect(admm?[3] == "2")
+    #expect(admm?[4] == "0.8200 ± 0.0283")
+    #expect(r.document().markdown().contains("Across seeds"))
+    #expect(meanSD([1], format: "%.1f") == "1.0")
+    #expect(meanSD([], format: "%.1f") == "")
+  }
+}
