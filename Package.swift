@@ -53,8 +53,7 @@ let package = Package(
       name: "Benchmarks",
       dependencies: [
         "Driver", "TuningSchema", "ChildProcesses", "KernelCodegen", "KernelBuild", "KernelRun",
-        "ResultStore",
-        "Analysis",
+        "ResultStore", "Analysis", "Training", "NeuralNets", "Tensors",
       ]),
     // L5: the command line.
     .executableTarget(
