@@ -32,6 +32,7 @@ public enum GridSearch {
         kind: .dense, model: suite.model, dataset: suite.dataset, subset: suite.subset,
         phases: suite.phases, training: suite.training, seed: seed, keepDense: suite.keepDense)
       dense.width = suite.width
+      dense.initCheckpoint = suite.initCheckpoint
       out.append(dense)
       let methods: [MethodSpec?] = suite.methods ?? [nil]
       for method in methods {

@@ -84,9 +84,15 @@ public struct TrialTrainer {
     return (UInt64(id.prefix(16), radix: 16) ?? 0) ^ (salt &* 0x9E37_79B9_7F4A_7C15)
   }
 
-  /// Trains a dense baseline from scratch.
+  /// Trains a dense baseline from scratch, or from the suite's `init` checkpoint (then
+  /// `pretrain_epochs` may be 0: only evaluated).
   public func trainDense() throws -> TrainedModel {
     let network = makeNetwork()
+    if let initial = config.initCheckpoint {
+      let state = try Safetensors.read(URL(fileURLWithPath: initial.path))
+      try network.loadState(state.tensors)
+      progress("dense baseline from \(initial.path)")
+    }
     let start = Date()
     let loss = try runEpochs(
       network, phase: "pretrain", epochs: config.phases.pretrainEpochs,
@@ -127,7 +133,8 @@ public struct TrialTrainer {
           uniqueKeysWithValues: targets.map { ($0.name, config.layerRates?[$0.name] ?? rate) }))
       let loss = try runEpochs(
         network, phase: "regularize", epochs: config.phases.regEpochs,
-        learningRate: Float(config.training.learningRate), penalty: penalty)
+        learningRate: Float(config.training.regLearningRate ?? config.training.learningRate),
+        penalty: penalty)
       phases.append(
         evaluatePhase(
           network, "regularize", epochs: config.phases.regEpochs, loss: loss, since: start))

@@ -324,7 +324,7 @@ public enum SuiteLoader {
       let keys = [
         "schema_version", "name", "model", "dataset", "subset", "phases", "training", "scheme",
         "regularizer", "blocks", "rates", "keep_dense", "latency", "kernels", "seeds",
-        "trial_timeout_s", "search", "methods", "layer_rates", "rate_mode", "width",
+        "trial_timeout_s", "search", "methods", "layer_rates", "rate_mode", "width", "init",
       ]
       var e = try entries(root, "suite", allowed: keys)
       let placeholders: [String: Node] = [
@@ -391,7 +391,7 @@ public enum SuiteLoader {
         let s = try entries(
           n, "phases", allowed: ["pretrain_epochs", "reg_epochs", "retrain_epochs"])
         if let v = s["pretrain_epochs"] {
-          spec.phases.pretrainEpochs = try int(v, "phases.pretrain_epochs", min: 1)
+          spec.phases.pretrainEpochs = try int(v, "phases.pretrain_epochs", min: 0)
         }
         if let v = s["reg_epochs"] {
           spec.phases.regEpochs = try int(v, "phases.reg_epochs", min: 0)
@@ -405,8 +405,11 @@ public enum SuiteLoader {
           n, "training",
           allowed: [
             "batch_size", "learning_rate", "retrain_learning_rate", "momentum", "weight_decay",
-            "optimizer", "schedule", "warmup_steps",
+            "optimizer", "schedule", "warmup_steps", "reg_learning_rate",
           ])
+        if let v = s["reg_learning_rate"] {
+          spec.training.regLearningRate = try double(v, "training.reg_learning_rate", min: 0)
+        }
         if let v = s["optimizer"] {
           spec.training.optimizer = try oneOf(
             v, "training.optimizer", TrainingSpec.OptimizerKind.self)
@@ -462,6 +465,20 @@ public enum SuiteLoader {
         }
         guard !methods.isEmpty else { throw fail(n, "'methods' must list at least one method") }
         spec.methods = methods
+      }
+      if let n = e["init"] {
+        let given = try string(n, "init")
+        let dir = (file as NSString).deletingLastPathComponent
+        let path = given.hasPrefix("/") || dir.isEmpty ? given : "\(dir)/\(given)"
+        guard let bytes = FileManager.default.contents(atPath: path) else {
+          throw fail(n, "'init': no such file \(path)")
+        }
+        spec.initCheckpoint = InitCheckpoint(
+          path: path, sha256: SHA256.hex(of: [UInt8](bytes)))
+      }
+      guard partial || spec.phases.pretrainEpochs > 0 || spec.initCheckpoint != nil else {
+        throw fail(
+          e["phases"] ?? root, "'phases.pretrain_epochs' may be 0 only with an 'init' checkpoint")
       }
       if let n = e["width"] {
         spec.width = try double(n, "width", min: 0, inclusive: false)

@@ -136,6 +136,8 @@ public struct TrainingSpec: Codable, Hashable, Sendable {
   public var learningRate: Double = 0.05
   /// Learning rate of the masked retrain phase (smaller: fine-tuning).
   public var retrainLearningRate: Double = 0.01
+  /// Learning rate of the regularization phase (nil: `learningRate`).
+  public var regLearningRate: Double? = nil
   public var momentum: Double = 0.9
   public var weightDecay: Double = 0
   /// nil: SGD with `momentum` (the default; nil keeps older suites' canonical form).
@@ -149,6 +151,7 @@ public struct TrainingSpec: Codable, Hashable, Sendable {
     case batchSize = "batch_size"
     case learningRate = "learning_rate"
     case retrainLearningRate = "retrain_learning_rate"
+    case regLearningRate = "reg_learning_rate"
     case momentum, optimizer, schedule
     case weightDecay = "weight_decay"
     case warmupSteps = "warmup_steps"
@@ -316,6 +319,18 @@ public struct MethodSpec: Codable, Hashable, Sendable {
   public init(name: String) { self.name = name }
 }
 
+/// A safetensors checkpoint named by a suite: its path (absolute, or relative to the working
+/// directory of the sweep as resolved when the suite was read) and the SHA-256 of its bytes, so
+/// that replacing the file changes the run and trial IDs.
+public struct InitCheckpoint: Codable, Hashable, Sendable {
+  public var path: String
+  public var sha256: String
+  public init(path: String, sha256: String) {
+    self.path = path
+    self.sha256 = sha256
+  }
+}
+
 /// How a trial's rate is met: every pruned layer at the rate (`layer`, the default; with
 /// `layer_rates` overriding it for named layers) or one global threshold over all pruned layers
 /// whose total meets the rate (`global`).
@@ -353,6 +368,9 @@ public struct SweepSpec: Codable, Hashable, Sendable {
   public var rateMode: RateMode? = nil
   /// Width multiplier of VGG / ResNet channels and RNN hidden sizes (nil: 1).
   public var width: Double? = nil
+  /// A checkpoint the dense baselines start from instead of a fresh initialisation (then
+  /// `pretrain_epochs` may be 0: the checkpoint is only evaluated).
+  public var initCheckpoint: InitCheckpoint? = nil
 
   public init(name: String, model: String, dataset: String, blocks: [BlockShape], rates: [Double]) {
     self.name = name
@@ -372,6 +390,7 @@ public struct SweepSpec: Codable, Hashable, Sendable {
     case layerRates = "layer_rates"
     case rateMode = "rate_mode"
     case width
+    case initCheckpoint = "init"
   }
 
   /// The run id: the content hash of the suite's canonical form.

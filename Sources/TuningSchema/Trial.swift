@@ -32,6 +32,8 @@ public struct TrialConfig: Codable, Hashable, Sendable {
   public var rateMode: RateMode? = nil
   /// Width multiplier of the model (nil: 1).
   public var width: Double? = nil
+  /// The checkpoint the dense baseline starts from (nil: a fresh initialisation).
+  public var initCheckpoint: InitCheckpoint? = nil
 
   public init(
     kind: Kind, model: String, dataset: String, subset: SubsetSpec, phases: PhaseSpec,
@@ -60,6 +62,7 @@ public struct TrialConfig: Codable, Hashable, Sendable {
     case layerRates = "layer_rates"
     case rateMode = "rate_mode"
     case width
+    case initCheckpoint = "init"
   }
 
   public var id: String { ContentHash.id(of: self) }

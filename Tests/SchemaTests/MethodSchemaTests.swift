@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TuningSchema
 
@@ -73,6 +74,25 @@ import TuningSchema
     let bad = error(base + "training: {optimizer: rmsprop}\n")
     #expect(bad?.message.contains("training.optimizer") == true)
     #expect(error(base + "width: 0\n")?.message.contains("width") == true)
+  }
+
+  @Test func initCheckpointIsHashedAndPretrainMayBeZero() throws {
+    let dir = NSTemporaryDirectory() + "blkrew-init-\(getpid())"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try Data("abc".utf8).write(to: URL(fileURLWithPath: "\(dir)/c.safetensors"))
+    let text = base + "init: c.safetensors\nphases: {pretrain_epochs: 0}\n"
+    try text.write(toFile: "\(dir)/s.yaml", atomically: true, encoding: .utf8)
+    let s = try SuiteLoader.load(path: "\(dir)/s.yaml")
+    #expect(s.initCheckpoint?.path == "\(dir)/c.safetensors")
+    // SHA-256 of "abc" (FIPS 180-2).
+    #expect(
+      s.initCheckpoint?.sha256
+        == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    let missing = error(base + "init: nowhere.safetensors\n")
+    #expect(missing?.message.contains("no such file") == true && missing?.line == 8)
+    let zero = error(base + "phases: {pretrain_epochs: 0}\n")
+    #expect(zero?.message.contains("only with an 'init' checkpoint") == true)
   }
 
   @Test func wholeDimensionBlocks() {

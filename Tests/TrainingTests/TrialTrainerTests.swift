@@ -136,6 +136,25 @@ struct TrialTrainerTests {
     }
   }
 
+  @Test func denseBaselineFromACheckpointIsOnlyEvaluated() throws {
+    let c = config(model: "mlp")
+    let data = try ModelZoo.load(
+      "fashion-mnist", train: c.dense.subset.train, validation: c.dense.subset.val,
+      test: c.dense.subset.test, seed: 1)
+    let trained = try TrialTrainer(config: c.dense, data: data).trainDense()
+    let path = NSTemporaryDirectory() + "blkrew-init-\(getpid()).safetensors"
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    try Safetensors.write(
+      trained.network.stateTensors(), metadata: [:], to: URL(fileURLWithPath: path))
+    var fromCheckpoint = c.dense
+    fromCheckpoint.phases.pretrainEpochs = 0
+    fromCheckpoint.initCheckpoint = InitCheckpoint(path: path, sha256: "test")
+    let loaded = try TrialTrainer(config: fromCheckpoint, data: data).trainDense()
+    #expect(loaded.layers.map(\.weights) == trained.layers.map(\.weights))
+    #expect(loaded.testAccuracy == trained.testAccuracy)
+    #expect(loaded.phases.first?.trainLoss == nil)
+  }
+
   @Test func sameConfigSameWeights() throws {
     let a = try run(config(model: "mlp", regularizer: .groupLasso))
     let b = try run(config(model: "mlp", regularizer: .groupLasso))
