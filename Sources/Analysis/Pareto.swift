@@ -70,3 +70,60 @@ extension Pareto {
     return area
   }
 }
+
+extension Pareto {
+  /// Non-dominated sorting (NSGA-II): the first front, then the front of what remains, and so on;
+  /// every point with no NaN coordinate is in exactly one front, fronts in input order.
+  public static func sortedFronts(_ points: [[Double]], directions: [Direction]) -> [[Int]] {
+    var remaining = points.indices.filter { i in points[i].allSatisfy { !$0.isNaN } }
+    var fronts: [[Int]] = []
+    while !remaining.isEmpty {
+      let front = remaining.filter { i in
+        !remaining.contains { j in
+          j != i && dominates(points[j], points[i], directions: directions)
+        }
+      }
+      fronts.append(front)
+      remaining.removeAll { front.contains($0) }
+    }
+    return fronts
+  }
+
+  /// NSGA-II crowding distance of each point of `front` (same order): the sum over objectives of
+  /// the normalized gap between its neighbours; the extremes of every objective get infinity.
+  public static func crowdingDistance(_ points: [[Double]], front: [Int]) -> [Double] {
+    guard let m = front.first.map({ points[$0].count }) else { return [] }
+    var distance = [Double](repeating: 0, count: front.count)
+    for k in 0..<m {
+      let order = front.indices.sorted { points[front[$0]][k] < points[front[$1]][k] }
+      let lo = points[front[order.first!]][k]
+      let hi = points[front[order.last!]][k]
+      distance[order.first!] = .infinity
+      distance[order.last!] = .infinity
+      guard hi > lo, order.count > 2 else { continue }
+      for r in 1..<(order.count - 1) {
+        distance[order[r]] +=
+          (points[front[order[r + 1]]][k] - points[front[order[r - 1]]][k]) / (hi - lo)
+      }
+    }
+    return distance
+  }
+
+  /// The `keep` best points by non-dominated rank, then by crowding distance (larger first) in
+  /// the front that does not fit whole, then by index: the promotion rule of multi-objective
+  /// successive halving. A point is left behind only if `keep` others are in better fronts or
+  /// less crowded in its own front — never on one objective alone.
+  public static func select(_ points: [[Double]], directions: [Direction], keep: Int) -> [Int] {
+    var chosen: [Int] = []
+    for front in sortedFronts(points, directions: directions) where chosen.count < keep {
+      if chosen.count + front.count <= keep {
+        chosen += front
+      } else {
+        let d = crowdingDistance(points, front: front)
+        let order = front.indices.sorted { d[$0] != d[$1] ? d[$0] > d[$1] : front[$0] < front[$1] }
+        chosen += order.prefix(keep - chosen.count).map { front[$0] }
+      }
+    }
+    return chosen
+  }
+}

@@ -110,6 +110,8 @@ public struct TrialTrainer {
       preconditionFailure("a pruned trial needs block, rate and scheme")
     }
     let regSpec = config.regularizer ?? RegularizerSpec()
+    // A successive-halving rung trains shorter (or longer) phases than the suite's.
+    let phaseSpec = config.rungPhases ?? config.phases
     let weights = network.gemmWeights
     let prunedNames = Set(
       Self.prunedLayerNames(weights.map(\.name), keepDense: config.keepDense))
@@ -125,19 +127,19 @@ public struct TrialTrainer {
     var phases: [PhaseMetrics] = []
 
     // 1. Regularize.
-    if regSpec.kind != .none && config.phases.regEpochs > 0 {
+    if regSpec.kind != .none && phaseSpec.regEpochs > 0 {
       let start = Date()
       let penalty = Penalty(
         targets, partitions: partitions, spec: regSpec,
         rates: Dictionary(
           uniqueKeysWithValues: targets.map { ($0.name, config.layerRates?[$0.name] ?? rate) }))
       let loss = try runEpochs(
-        network, phase: "regularize", epochs: config.phases.regEpochs,
+        network, phase: "regularize", epochs: phaseSpec.regEpochs,
         learningRate: Float(config.training.regLearningRate ?? config.training.learningRate),
         penalty: penalty)
       phases.append(
         evaluatePhase(
-          network, "regularize", epochs: config.phases.regEpochs, loss: loss, since: start))
+          network, "regularize", epochs: phaseSpec.regEpochs, loss: loss, since: start))
     }
     let histograms = targets.map { w in
       LayerNormHistograms(
@@ -171,14 +173,14 @@ public struct TrialTrainer {
     phases.append(evaluatePhase(network, "prune", epochs: 0, loss: nil, since: pruneStart))
 
     // 3. Masked retrain (the optimizer keeps pruned weights at exactly 0).
-    if config.phases.retrainEpochs > 0 {
+    if phaseSpec.retrainEpochs > 0 {
       let start = Date()
       let loss = try runEpochs(
-        network, phase: "retrain", epochs: config.phases.retrainEpochs,
+        network, phase: "retrain", epochs: phaseSpec.retrainEpochs,
         learningRate: Float(config.training.retrainLearningRate))
       phases.append(
         evaluatePhase(
-          network, "retrain", epochs: config.phases.retrainEpochs, loss: loss, since: start))
+          network, "retrain", epochs: phaseSpec.retrainEpochs, loss: loss, since: start))
     }
     return finish(network, phases: phases, pruned: results, histograms: histograms)
   }

@@ -579,7 +579,9 @@ public enum SuiteLoader {
         }
       }
       if let n = e["search"] {
-        let s = try entries(n, "search", allowed: ["strategy", "trials", "seed"])
+        let s = try entries(n, "search", allowed: ["strategy", "trials", "seed", "eta", "rungs"])
+        if let v = s["eta"] { spec.search.eta = try int(v, "search.eta", min: 2) }
+        if let v = s["rungs"] { spec.search.rungs = try int(v, "search.rungs", min: 1) }
         if let v = s["strategy"] {
           spec.search.strategy = try oneOf(v, "search.strategy", SearchSpec.Strategy.self)
         }

@@ -299,11 +299,18 @@ public struct SearchSpec: Codable, Hashable, Sendable {
     case grid
     /// `trials` combinations drawn without replacement with `seed`.
     case random
+    /// Multi-objective successive halving: every configuration with short regularize / retrain
+    /// phases, then the best 1/eta (by non-dominated rank on validation accuracy, latency and size,
+    /// then crowding) with eta times longer ones, up to the suite's epochs at the last rung.
+    case halving
   }
   public var strategy: Strategy = .grid
   /// Pruned configurations per seed for `random` (the dense baseline is always run).
   public var trials: Int? = nil
   public var seed: Int = 0
+  /// Successive halving: the reduction factor and the number of rungs (nil: 3 and 3).
+  public var eta: Int? = nil
+  public var rungs: Int? = nil
   public init() {}
 }
 

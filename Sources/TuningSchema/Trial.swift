@@ -34,6 +34,11 @@ public struct TrialConfig: Codable, Hashable, Sendable {
   public var width: Double? = nil
   /// The checkpoint the dense baseline starts from (nil: a fresh initialisation).
   public var initCheckpoint: InitCheckpoint? = nil
+  /// The successive-halving rung (0 = shortest phases; nil outside halving) and its epochs of
+  /// the regularize and retrain phases (`phases` keeps the suite's, so the dense baseline's ID is
+  /// the same for every rung).
+  public var rung: Int? = nil
+  public var rungPhases: PhaseSpec? = nil
 
   public init(
     kind: Kind, model: String, dataset: String, subset: SubsetSpec, phases: PhaseSpec,
@@ -61,8 +66,9 @@ public struct TrialConfig: Codable, Hashable, Sendable {
     case method
     case layerRates = "layer_rates"
     case rateMode = "rate_mode"
-    case width
+    case width, rung
     case initCheckpoint = "init"
+    case rungPhases = "rung_phases"
   }
 
   public var id: String { ContentHash.id(of: self) }
@@ -78,6 +84,8 @@ public struct TrialConfig: Codable, Hashable, Sendable {
     c.method = nil
     c.layerRates = nil
     c.rateMode = nil
+    c.rung = nil
+    c.rungPhases = nil
     return c
   }
 
@@ -85,6 +93,7 @@ public struct TrialConfig: Codable, Hashable, Sendable {
   public var label: String {
     guard kind == .pruned, let block, let rate else { return "dense" }
     return (method.map { "\($0) " } ?? "") + "\(block) R\(rate.formatted())"
+      + (rung.map { " rung \($0)" } ?? "")
   }
 }
 

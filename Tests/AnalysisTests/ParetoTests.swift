@@ -67,3 +67,31 @@ import Testing
     }
   }
 }
+
+@Suite struct NondominatedSortingTests {
+  let dirs: [Direction] = [.higherIsBetter, .lowerIsBetter]
+
+  @Test func frontsPartitionThePoints() {
+    // (accuracy, latency): a, b on the first front; c dominated by b only; d by everything.
+    let pts: [[Double]] = [[0.9, 10], [0.8, 5], [0.7, 6], [0.5, 20], [.nan, 1]]
+    let fronts = Pareto.sortedFronts(pts, directions: dirs)
+    #expect(fronts == [[0, 1], [2], [3]])
+  }
+
+  @Test func crowdingFavoursTheExtremes() {
+    let pts: [[Double]] = [[0.9, 10], [0.85, 8], [0.84, 7.9], [0.8, 5]]
+    let d = Pareto.crowdingDistance(pts, front: [0, 1, 2, 3])
+    #expect(d[0] == .infinity && d[3] == .infinity)
+    #expect(d[1] > 0 && d[2] > 0)
+  }
+
+  @Test func selectKeepsWholeBetterFrontsFirst() {
+    let pts: [[Double]] = [[0.9, 10], [0.8, 5], [0.7, 6], [0.5, 20], [0.85, 7]]
+    // First front: 0, 1, 4. keep 2: the extremes 0 and 1 (infinite crowding).
+    #expect(Set(Pareto.select(pts, directions: dirs, keep: 2)) == [0, 1])
+    #expect(Set(Pareto.select(pts, directions: dirs, keep: 4)) == [0, 1, 4, 2])
+    // A point best on one objective alone is never dropped for a dominated one.
+    #expect(Pareto.select(pts, directions: dirs, keep: 1).count == 1)
+    #expect(Pareto.select(pts, directions: dirs, keep: 10).count == 5)
+  }
+}
