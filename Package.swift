@@ -80,6 +80,7 @@ let package = Package(
     .testTarget(
       name: "TrainingTests",
       dependencies: ["Training", "NeuralNets", "TuningSchema", "Datasets", "Search"]),
+    .testTarget(name: "ResultStoreTests", dependencies: ["ResultStore"]),
     .testTarget(
       name: "EndToEndTests", dependencies: ["TuningSchema", "ChildProcesses", "NeuralNets"]),
   ]

@@ -88,7 +88,12 @@ public struct SweepRunner {
         runID: (run.path as NSString).lastPathComponent, suite: suite, suitePath: suitePath,
         blkrewVersion: BlkrewVersion.string, gitCommit: Self.gitCommit(),
         createdAt: ISO8601DateFormatter().string(from: Date()), environment: env)
-      do { try run.writeManifest(manifest) } catch { throw DriverError.failed("\(error)") }
+      // Created once: a second process starting the same run meanwhile uses the first's.
+      let created: Bool
+      do { created = try run.createManifest(manifest) } catch {
+        throw DriverError.failed("\(error)")
+      }
+      if !created { progress("another process created \(run.path) meanwhile; joining it") }
     } else {
       progress("resuming run \(run.path)")
     }
@@ -100,8 +105,11 @@ public struct SweepRunner {
     var pool = WorkerPool(
       run: run, suite: suite, trials: Self.plan(suite), workers: max(1, workers),
       executable: Self.executablePath())
+    removeStaleTemporaries(run)
     let setup = Date().timeIntervalSince(start)
     var summary = try pool.runAll()
+    // Compilers left running by trials killed earlier may have finished since.
+    removeStaleTemporaries(run)
     summary.seconds = Date().timeIntervalSince(start)
     // Where the trials' time went: the harness's own share is what is neither data loading,
     // training, building, measuring nor waiting for the measurement lock.
@@ -129,6 +137,14 @@ public struct SweepRunner {
     return summary
   }
 
+  /// Deletes the temporaries that processes killed earlier left in the run (reads ignore them).
+  private func removeStaleTemporaries(_ run: RunDirectory) {
+    let removed = run.removeStaleTemporaries()
+    if !removed.isEmpty {
+      progress("removed \(removed.count) temporary file(s) left by killed processes")
+    }
+  }
+
   /// This executable, to start trial children with.
   static func executablePath() -> String {
     (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
@@ -140,5 +156,80 @@ public struct SweepRunner {
     guard let r = try? ChildProcess.run("git", ["rev-parse", "HEAD"], timeout: 5), r.succeeded
     else { return nil }
     return r.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+}
+
+/// What `sweep status` shows about a run: its planned trials by state (a record's status;
+/// `running` while a live worker holds the trial's claim; `pending` otherwise), who holds each
+/// running trial, and the run's last Slurm job array.
+public struct SweepStatus: Encodable, Sendable {
+  /// The run directory.
+  public var run: String
+  public var suite: String
+  public var runID: String
+  /// Trials in the run's plan.
+  public var trials: Int
+  /// Trials by state: `pending`, `running` and every record status present.
+  public var counts: [String: Int]
+  /// Each running trial's claim (executor, host, pid, heartbeat, Slurm job) with its `trial_id`
+  /// and `label`.
+  public var running: [[String: String]]
+  /// One line about the run's last Slurm job array, if it had one.
+  public var slurm: String?
+  enum CodingKeys: String, CodingKey {
+    case run, trials, running
+    case counts = "status"
+  }
+
+  /// The status of the run at `runPath` (exit 66 when it does not exist, 65 for a bad run.json).
+  public static func read(_ runPath: String) throws -> SweepStatus {
+    guard FileManager.default.fileExists(atPath: runPath) else {
+      throw DriverError.noInput(runPath)
+    }
+    let run = RunDirectory(path: runPath)
+    let manifest: RunManifest
+    do { manifest = try run.readManifest() } catch { throw DriverError.badData("\(error)") }
+    let planned = SweepRunner.plan(manifest.suite)
+    var counts: [String: Int] = ["pending": 0, "running": 0]
+    var running: [[String: String]] = []
+    for t in planned {
+      let state =
+        run.trial(t.id)?.status.rawValue
+        ?? (TrialClaim.isHeld(t.id, in: run) ? "running" : "pending")
+      counts[state, default: 0] += 1
+      if state == "running" {
+        running.append(
+          (TrialClaim.info(t.id, in: run) ?? [:]).merging(
+            ["trial_id": t.id, "label": "\(t.label) seed \(t.seed)"], uniquingKeysWith: { $1 }))
+      }
+    }
+    return SweepStatus(
+      run: runPath, suite: manifest.suite.name, runID: manifest.runID, trials: planned.count,
+      counts: counts, running: running, slurm: SlurmExecutor.statusLine(of: run))
+  }
+
+  /// The most recently modified run under `resultsDir`, for `sweep status` without a run
+  /// directory (exit 66 when there is none).
+  public static func latestRun(under resultsDir: String) throws -> String {
+    guard let run = RunDirectory.mostRecent(under: resultsDir) else {
+      throw DriverError(
+        66, "\(resultsDir): no run found (start one with: blkrew sweep run SUITE)")
+    }
+    return run.path
+  }
+
+  /// The text of `sweep status`: a header line, one line per state, one per running trial, and
+  /// the Slurm line.
+  public func text() -> String {
+    var lines = ["\(suite) \(runID): \(trials) trials (\(run))"]
+    for (k, v) in counts.sorted(by: { $0.key < $1.key })
+    where v > 0 || k == "pending" || k == "running" {
+      lines.append("  \(k): \(v)")
+    }
+    for r in running {
+      lines.append("  running \(r["label"] ?? ""): \(SlurmExecutor.describeClaim(r))")
+    }
+    if let slurm { lines.append(slurm) }
+    return lines.joined(separator: "\n") + "\n"
   }
 }

@@ -52,6 +52,7 @@ public struct TrialExecutor {
     guard let config = GridSearch.trials(for: suite).first(where: { $0.id == trialID }) else {
       throw DriverError.usage("\(run.path): no trial \(trialID) in this run's suite")
     }
+    Self.testFaultHook(config)
     let start = Date()
     var record = TrialRecord(trialID: trialID, config: config, status: .failed)
     do {
@@ -74,6 +75,28 @@ public struct TrialExecutor {
     record.finishedAt = ISO8601DateFormatter().string(from: Date())
     try run.writeTrial(record)
     log("trial \(trialID) \(record.status.rawValue)" + (record.reason.map { ": \($0)" } ?? ""))
+  }
+
+  /// TEST-ONLY fault hook for the end-to-end tests of crash handling (Tests/EndToEndTests/
+  /// SweepFailureTests.swift); never set these variables otherwise. With
+  /// `BLKREW_TEST_CRASH_TRIAL` set to a trial's label (`dense`, `8x16 R4`), its ID or `all`, the
+  /// child of that trial kills itself at start with `BLKREW_TEST_CRASH_SIGNAL` (a name such as
+  /// SEGV, ABRT, KILL, TERM, INT, HUP, or a number; default SEGV).
+  static func testFaultHook(_ config: TrialConfig) {
+    let env = ProcessInfo.processInfo.environment
+    guard let target = env["BLKREW_TEST_CRASH_TRIAL"],
+      target == "all" || target == config.label || target == config.id
+    else { return }
+    let names: [String: Int32] = [
+      "SEGV": SIGSEGV, "ABRT": SIGABRT, "KILL": SIGKILL, "BUS": SIGBUS, "ILL": SIGILL,
+      "FPE": SIGFPE, "TERM": SIGTERM, "INT": SIGINT, "HUP": SIGHUP,
+    ]
+    let name = env["BLKREW_TEST_CRASH_SIGNAL"] ?? "SEGV"
+    let sig =
+      names[name.uppercased().replacingOccurrences(of: "SIG", with: "")] ?? Int32(name) ?? SIGSEGV
+    FileHandle.standardError.write(Data("test fault hook: raising signal \(sig)\n".utf8))
+    signal(sig, SIG_DFL)
+    raise(sig)
   }
 
   private func executeTrial(
@@ -224,12 +247,10 @@ public struct TrialExecutor {
         if let cached = run.kernelResult(variant.id) {
           result = cached
         } else {
+          // Measures and records it, unless another worker does first (see `measure`).
           result = measure(
             variant, builder: builder, runner: runner, workloadFile: workloadFile, layer: layer,
             mask: maskBytes)
-          do { try run.writeKernelResult(result) } catch {
-            log("cannot record kernel \(variant.id): \(error)")
-          }
         }
         log(
           "\(layer.name) \(variant.knobs) -> \(result.outcome.rawValue)"
@@ -364,25 +385,47 @@ public struct TrialExecutor {
       counters: counters, macs: macs, seconds: median, bytesMoved: bytes)
   }
 
+  /// Builds and measures a variant and writes `kernels/<variant id>.json`. Another worker (of
+  /// this sweep or of another process on the same run) may be measuring the same variant: the
+  /// cache is checked again once the exclusive measurement lock is held, and the result is
+  /// written before the lock is let go, so a variant is measured once.
   private func measure(
     _ variant: KernelVariant, builder: LocalBuilder, runner: LocalRunner, workloadFile: URL,
     layer: TrainedLayer,
     mask: [UInt8]
   ) -> RunResult {
+    func record(_ result: RunResult) {
+      do { try run.writeKernelResult(result) } catch {
+        log("cannot record kernel \(variant.id): \(error)")
+      }
+    }
     let built = building { builder.build(KernelGenerator.generate(variant)) }
     guard built.ok, let binary = built.binaryPath else {
-      return RunResult.failed(variant, .buildFailed, message: String(built.log.suffix(2000)))
+      if let cached = run.kernelResult(variant.id) { return cached }
+      let failed = RunResult.failed(variant, .buildFailed, message: String(built.log.suffix(2000)))
+      record(failed)
+      return failed
     }
     if !FileManager.default.fileExists(atPath: workloadFile.path) {
       do {
         try WorkloadFile.write(
           rows: layer.rows, cols: layer.cols, weights: layer.weights, mask: mask, to: workloadFile)
       } catch {
-        return RunResult.failed(variant, .runFailed, message: "cannot write workload: \(error)")
+        let failed = RunResult.failed(
+          variant, .runFailed, message: "cannot write workload: \(error)")
+        record(failed)
+        return failed
       }
     }
     return measuring {
-      runner.run(binaryPath: binary, workloadFile: workloadFile, variant: variant, timeout: 120)
+      if let cached = run.kernelResult(variant.id) {
+        log("\(variant.id): measured by another worker meanwhile; using its record")
+        return cached
+      }
+      let result = runner.run(
+        binaryPath: binary, workloadFile: workloadFile, variant: variant, timeout: 120)
+      record(result)
+      return result
     }
   }
 

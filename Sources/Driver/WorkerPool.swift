@@ -11,10 +11,16 @@ import TuningSchema
 ///   two sweeps on the same run directory never run the same trial; a trial claimed by another
 ///   live process is waited for.
 /// - A pruned trial waits for the dense baseline of its seed (it starts from its checkpoint).
-/// - SIGINT / SIGTERM are counted (`Interrupts`) and polled: the first drains (no new trials; running ones finish
-///   and are written), the second kills the running children at once; killed trials are not
-///   recorded, so a rerun starts them again. A child that crashes or passes its time limit is
-///   recorded as crashed / timed_out and the sweep goes on.
+/// - SIGINT / SIGTERM are counted (`Interrupts`) and polled: the first drains (no new trials;
+///   running ones finish and are written), the second kills the running children at once; killed
+///   trials are not recorded, so a rerun starts them again.
+/// - A child ended by SIGTERM, SIGINT or SIGHUP was stopped from outside (shutdown or reboot,
+///   Slurm's scancel, time limit or preemption, Ctrl-C reaching its process group): nothing is
+///   wrong with the trial, so it is not recorded either (it runs again on resume), and the pool
+///   drains as on a first Ctrl-C — whatever stopped that child is stopping the work.
+/// - A child that crashes (any other signal, SIGKILL included unless the pool sent it for the
+///   time limit) or passes its time limit is recorded as crashed / timed_out and the sweep goes
+///   on.
 struct WorkerPool {
   let run: RunDirectory
   let suite: SweepSpec
@@ -63,6 +69,7 @@ struct WorkerPool {
 
     var running: [Running] = []
     var interrupts = 0
+    var terminated = 0  // trials stopped from outside, left unrecorded
     var waitingNoted = Set<Int>()
     var lastHeartbeat = ChildProcess.monotonicSeconds()
     var lastRefresh = 0.0
@@ -95,7 +102,20 @@ struct WorkerPool {
         var status: Int32 = 0
         let w = waitpid(r.pid, &status, WNOHANG)
         if w == r.pid {
-          let record = finish(r, status: status)
+          guard let record = finish(r, status: status) else {
+            r.claim.release()
+            let sig = status & 0x7f
+            if terminated == 0 && interrupts == 0 {
+              display.event(
+                "a trial was terminated from outside: finishing \(running.count - 1) other running trial(s), starting no new ones"
+              )
+            }
+            terminated += 1
+            display.event(
+              "\(tag(r.index)): terminated by signal \(sig) (\(String(cString: strsignal(sig)))); not recorded, it runs again on resume"
+            )
+            continue
+          }
           display.event(outcomeLine(r, record))
           durations.append(ChildProcess.monotonicSeconds() - r.started)
           r.claim.release()
@@ -116,7 +136,7 @@ struct WorkerPool {
         lastHeartbeat = ChildProcess.monotonicSeconds()
       }
       // Start what is ready.
-      if interrupts == 0 {
+      if interrupts == 0 && terminated == 0 {
         var remaining: [Int] = []
         for i in pending {
           let t = trials[i]
@@ -164,7 +184,7 @@ struct WorkerPool {
         }
         pending = remaining
       }
-      if running.isEmpty && (pending.isEmpty || interrupts > 0) { break }
+      if running.isEmpty && (pending.isEmpty || interrupts > 0 || terminated > 0) { break }
       let now = ChildProcess.monotonicSeconds()
       if now - lastRefresh >= 1 {
         lastRefresh = now
@@ -185,7 +205,8 @@ struct WorkerPool {
       usleep(running.isEmpty ? idleSleepMicroseconds : 20_000)
     }
     display.clear()
-    summary.interrupted = interrupts > 0 && !pending.isEmpty
+    // Stopped before every trial finished: unstarted ones are left, or terminated ones.
+    summary.interrupted = terminated > 0 || (interrupts > 0 && !pending.isEmpty)
     return summary
   }
 
@@ -215,12 +236,22 @@ struct WorkerPool {
     return now - first >= adoptAfterSeconds ? j : nil
   }
 
-  /// Records how a child ended when it did not write its own record (crash, timeout), and prints
-  /// the outcome.
-  private func finish(_ r: Running, status: Int32) -> TrialRecord {
+  /// Signals that stop a trial from outside with nothing wrong with it: SIGTERM (shutdown,
+  /// reboot, Slurm's scancel, time limit and preemption), SIGINT (Ctrl-C reaching the child's
+  /// process group), SIGHUP (its terminal or session closed).
+  static let terminationSignals: Set<Int32> = [SIGTERM, SIGINT, SIGHUP]
+
+  /// The record of a child that has ended: its own, or the one written here when it wrote none
+  /// (crashed, timed_out, failed with its exit code). Nil, writing nothing, when a termination
+  /// signal (`terminationSignals`) ended it: like a trial killed by a second Ctrl-C, it is left
+  /// for the next resume.
+  private func finish(_ r: Running, status: Int32) -> TrialRecord? {
     let seconds = ChildProcess.monotonicSeconds() - r.started
     if let record = run.trial(r.config.id) { return record }
     let exited = (status & 0x7f) == 0
+    if !exited && !r.killedForTimeout && Self.terminationSignals.contains(status & 0x7f) {
+      return nil
+    }
     let log = (try? String(contentsOfFile: run.trialLogPath(r.config.id), encoding: .utf8)) ?? ""
     let lastLine = log.split(separator: "\n").last.map(String.init) ?? ""
     var rec = TrialRecord(trialID: r.config.id, config: r.config, status: .crashed)

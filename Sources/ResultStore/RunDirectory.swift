@@ -14,13 +14,70 @@ public enum StoreError: Error, CustomStringConvertible {
 }
 
 /// Files written whole or not at all: data goes to `<path>.<pid>.tmp`, is flushed to disk, and is
-/// renamed over `path`; the directory is flushed too. A crash leaves either the old file, the new
-/// file, or a stray `.tmp` (ignored by readers) — never a truncated record.
+/// renamed over `path` (or, for `create`, linked to it); the directory is flushed too. A crash
+/// leaves either the old file, the new file, or a stray `.tmp` (ignored by readers, removed by
+/// `RunDirectory.removeStaleTemporaries`) — never a truncated record.
 public enum AtomicFile {
   public static func write(_ data: Data, to path: String) throws {
+    let tmp = try writeTemporary(data, for: path)
+    guard rename(tmp, path) == 0 else {
+      let err = errno
+      unlink(tmp)
+      throw StoreError.writeFailed(path: path, reason: String(cString: strerror(err)))
+    }
+    syncDirectory(of: path)
+  }
+
+  public static func write<T: Encodable>(json value: T, to path: String) throws {
+    try write(encoded(value), to: path)
+  }
+
+  /// Creates `path` holding `data` unless it exists: returns true when this call created it,
+  /// false (writing nothing) when it was there already. The flushed temporary is hard-linked to
+  /// `path`, which fails with EEXIST when another process linked first, so of any number of
+  /// processes creating the same file at once exactly one wins and no reader ever sees a partial
+  /// file. (On a file system without hard links it falls back to rename when `path` is absent,
+  /// which is not exclusive.)
+  public static func create(_ data: Data, at path: String) throws -> Bool {
+    let tmp = try writeTemporary(data, for: path)
+    defer { unlink(tmp) }
+    if link(tmp, path) == 0 {
+      syncDirectory(of: path)
+      return true
+    }
+    let err = errno
+    if err == EEXIST { return false }
+    guard err == EPERM || err == EOPNOTSUPP || err == ENOSYS else {
+      throw StoreError.writeFailed(path: path, reason: String(cString: strerror(err)))
+    }
+    if access(path, F_OK) == 0 { return false }
+    guard rename(tmp, path) == 0 else {
+      throw StoreError.writeFailed(path: path, reason: String(cString: strerror(errno)))
+    }
+    syncDirectory(of: path)
+    return true
+  }
+
+  public static func create<T: Encodable>(json value: T, at path: String) throws -> Bool {
+    try create(encoded(value), at: path)
+  }
+
+  /// The suffix of every temporary this type writes: `<path>.<pid>.tmp`.
+  public static func temporaryPath(for path: String, pid: pid_t = getpid()) -> String {
+    "\(path).\(pid).tmp"
+  }
+
+  private static func encoded<T: Encodable>(_ value: T) throws -> Data {
+    var data = try RecordCoding.encoder().encode(value)
+    data.append(0x0A)
+    return data
+  }
+
+  /// Writes and flushes `<path>.<pid>.tmp`; returns its path. Throws (leaving nothing) on error.
+  private static func writeTemporary(_ data: Data, for path: String) throws -> String {
     let dir = (path as NSString).deletingLastPathComponent
     try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    let tmp = "\(path).\(getpid()).tmp"
+    let tmp = temporaryPath(for: path)
     let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else {
       throw StoreError.writeFailed(path: path, reason: String(cString: strerror(errno)))
@@ -45,22 +102,19 @@ public enum AtomicFile {
       err = errno
     }
     close(fd)
-    guard ok, rename(tmp, path) == 0 else {
-      if ok { err = errno }
+    guard ok else {
       unlink(tmp)
       throw StoreError.writeFailed(path: path, reason: String(cString: strerror(err)))
     }
-    let dfd = open(dir, O_RDONLY | O_DIRECTORY)
+    return tmp
+  }
+
+  private static func syncDirectory(of path: String) {
+    let dfd = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY)
     if dfd >= 0 {
       fsync(dfd)
       close(dfd)
     }
-  }
-
-  public static func write<T: Encodable>(json value: T, to path: String) throws {
-    var data = try RecordCoding.encoder().encode(value)
-    data.append(0x0A)
-    try write(data, to: path)
   }
 }
 
@@ -117,6 +171,13 @@ public struct RunDirectory: Sendable {
     try AtomicFile.write(json: m, to: manifestPath)
   }
 
+  /// Writes `run.json` unless it exists; true when this call created it. Two processes starting
+  /// the same run at once both probe and call this: one creates the file, the other gets false
+  /// and uses the winner's (`readManifest`), so a run's manifest is written once.
+  public func createManifest(_ m: RunManifest) throws -> Bool {
+    try AtomicFile.create(json: m, at: manifestPath)
+  }
+
   /// The finished record of a trial, or nil when it has not finished (or its file is unreadable,
   /// which the atomic writes make impossible short of outside tampering).
   public func trial(_ id: String) -> TrialRecord? {
@@ -152,5 +213,38 @@ public struct RunDirectory: Sendable {
     } catch {
       throw StoreError.unreadable(path: path, reason: "not a valid \(T.self) record: \(error)")
     }
+  }
+}
+
+// MARK: Finding runs
+
+extension RunDirectory {
+  /// The runs under `resultsDir`: every `<suite>/<run>/` that holds a `run.json`, by path.
+  public static func runs(under resultsDir: String) -> [RunDirectory] {
+    let fm = FileManager.default
+    var out: [RunDirectory] = []
+    for suite in ((try? fm.contentsOfDirectory(atPath: resultsDir)) ?? []).sorted() {
+      let suiteDir = "\(resultsDir)/\(suite)"
+      for id in ((try? fm.contentsOfDirectory(atPath: suiteDir)) ?? []).sorted() {
+        let run = RunDirectory(path: "\(suiteDir)/\(id)")
+        if run.exists { out.append(run) }
+      }
+    }
+    return out
+  }
+
+  /// When the run last changed: the newest modification time of its directory, `run.json`,
+  /// `trials/` and `kernels/` (writing a record, taking or releasing a claim touch `trials/`).
+  public var lastModified: Date? {
+    [path, manifestPath, trialsDir, kernelsDir].compactMap { p in
+      (try? FileManager.default.attributesOfItem(atPath: p))?[.modificationDate] as? Date
+    }.max()
+  }
+
+  /// The most recently modified run under `resultsDir` (`lastModified`; ties by path), or nil
+  /// when there is none.
+  public static func mostRecent(under resultsDir: String) -> RunDirectory? {
+    let dated = runs(under: resultsDir).map { ($0, $0.lastModified ?? .distantPast) }
+    return dated.max { a, b in a.1 != b.1 ? a.1 < b.1 : a.0.path < b.0.path }?.0
   }
 }

@@ -39,7 +39,13 @@ struct Sweep: ParsableCommand {
   struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Run every trial of a suite; rerunning the same command resumes the run.",
-      discussion: "Progress goes to stderr; the last line on stdout is the run directory.")
+      discussion: """
+        Progress goes to stderr; the last line on stdout is the run directory. Ctrl-C (or SIGTERM) \
+        once: running trials finish and are written, no new ones start; twice: they are killed \
+        now. A trial ended by SIGTERM, SIGINT or SIGHUP (shutdown, scancel, preemption) is not \
+        recorded and stops the sweep the same way. Exit 130 when the sweep stopped before every \
+        trial finished (rerun the same command to resume), 1 when no trial succeeded.
+        """)
 
     @Argument(help: "The suite file (suites/*.yaml).") var suite: String
     @Option(help: "Where runs are stored.") var results: String = "results"
@@ -93,6 +99,7 @@ struct Sweep: ParsableCommand {
             "\(left) trial(s) did not finish in slurm job \(summary.slurmJobID ?? "?"); see \(summary.runDirectory)/slurm; rerun the same command to resume"
           )
         }
+        if summary.interrupted { throw ExitCode(130) }  // the summary line said so; resume
         if summary.ok == 0 {
           throw DriverError.failed("no trial succeeded; see \(summary.runDirectory)/logs")
         }
@@ -102,52 +109,23 @@ struct Sweep: ParsableCommand {
 
   struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
-      abstract: "Show done / failed / pending trials of a run.")
-    @Argument(help: "A run directory (results/<suite>/<run>).") var runDir: String
+      abstract: "Show done / failed / running / pending trials of a run.",
+      discussion:
+        "Without RUN_DIR: the most recently modified run under --results (exit 66 when there is none)."
+    )
+    @Argument(help: "A run directory (results/<suite>/<run>; default: the latest run).")
+    var runDir: String?
+    @Option(help: "Where runs are stored (to find the latest run without RUN_DIR).")
+    var results: String = "results"
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
       try guarded {
-        let run = RunDirectory(path: runDir)
-        guard FileManager.default.fileExists(atPath: runDir) else {
-          throw DriverError.noInput(runDir)
-        }
-        let manifest: RunManifest
-        do { manifest = try run.readManifest() } catch { throw DriverError.badData("\(error)") }
-        let planned = SweepRunner.plan(manifest.suite)
-        var counts: [String: Int] = ["pending": 0, "running": 0]
-        var running: [[String: String]] = []  // who holds each running trial's claim
-        for t in planned {
-          let state =
-            run.trial(t.id)?.status.rawValue
-            ?? (TrialClaim.isHeld(t.id, in: run) ? "running" : "pending")
-          counts[state, default: 0] += 1
-          if state == "running" {
-            running.append(
-              (TrialClaim.info(t.id, in: run) ?? [:]).merging(
-                ["trial_id": t.id, "label": "\(t.label) seed \(t.seed)"], uniquingKeysWith: { $1 }))
-          }
-        }
+        let status = try SweepStatus.read(runDir ?? SweepStatus.latestRun(under: results))
         if json {
-          struct StatusJSON: Encodable {
-            let run: String
-            let trials: Int
-            let status: [String: Int]
-            let running: [[String: String]]
-          }
-          let data = try RecordCoding.encoder().encode(
-            StatusJSON(run: runDir, trials: planned.count, status: counts, running: running))
-          print(String(decoding: data, as: UTF8.self))
+          print(String(decoding: try RecordCoding.encoder().encode(status), as: UTF8.self))
         } else {
-          print("\(manifest.suite.name) \(manifest.runID): \(planned.count) trials")
-          for (k, v) in counts.sorted(by: { $0.key < $1.key })
-          where v > 0 || k == "pending" || k == "running" {
-            print("  \(k): \(v)")
-          }
-          for r in running {
-            print("  running \(r["label"] ?? ""): \(SlurmExecutor.describeClaim(r))")
-          }
-          if let slurm = SlurmExecutor.statusLine(of: run) { print(slurm) }
+          print(status.text(), terminator: "")
         }
       }
     }
