@@ -1,3 +1,4 @@
+import Analysis
 import ChildProcesses
 import Foundation
 import Reporting
@@ -39,8 +40,28 @@ public struct SweepRunner {
     }
   }
 
-  /// The trials of a suite without running anything (for `--dry-run`).
-  public static func plan(_ suite: SweepSpec) -> [TrialConfig] { GridSearch.trials(for: suite) }
+  /// The trials of a suite (for `--dry-run`, status and the trial children): the grid or random
+  /// draw; for successive halving, every rung that `records` (trial ID -> record) lets plan.
+  public static func plan(_ suite: SweepSpec, records: [String: TrialRecord] = [:])
+    -> [TrialConfig]
+  {
+    guard suite.search.strategy == .halving else { return GridSearch.trials(for: suite) }
+    return halvingPlan(suite, records: records).trials
+  }
+
+  /// Successive halving's plan, promoting by validation accuracy ↑, latency ↓, size ↓.
+  static func halvingPlan(_ suite: SweepSpec, records: [String: TrialRecord])
+    -> (trials: [TrialConfig], complete: Bool)
+  {
+    SuccessiveHalving.plan(for: suite, records: records) { points, keep in
+      Pareto.select(
+        points, directions: [.higherIsBetter, .lowerIsBetter, .lowerIsBetter], keep: keep)
+    }
+  }
+
+  static func records(_ run: RunDirectory) -> [String: TrialRecord] {
+    Dictionary(run.trials().map { ($0.trialID, $0) }, uniquingKeysWith: { a, _ in a })
+  }
 
   public struct Summary: Codable, Sendable {
     public var runDirectory: String
@@ -98,16 +119,26 @@ public struct SweepRunner {
       progress("resuming run \(run.path)")
     }
     if executor == .slurm {
+      guard suite.search.strategy != .halving else {
+        throw DriverError.usage(
+          "\(suitePath): search strategy halving runs with the local executor (each rung is planned from the finished one)"
+        )
+      }
       return try SlurmExecutor(
         run: run, suite: suite, shards: max(1, workers), wait: wait, progress: progress
       ).submit(start: start)
     }
-    var pool = WorkerPool(
-      run: run, suite: suite, trials: Self.plan(suite), workers: max(1, workers),
-      executable: Self.executablePath())
     removeStaleTemporaries(run)
     let setup = Date().timeIntervalSince(start)
-    var summary = try pool.runAll()
+    var summary: Summary
+    if suite.search.strategy == .halving {
+      summary = try runHalving(run, suite: suite)
+    } else {
+      var pool = WorkerPool(
+        run: run, suite: suite, trials: Self.plan(suite), workers: max(1, workers),
+        executable: Self.executablePath())
+      summary = try pool.runAll()
+    }
     // Compilers left running by trials killed earlier may have finished since.
     removeStaleTemporaries(run)
     summary.seconds = Date().timeIntervalSince(start)
@@ -135,6 +166,37 @@ public struct SweepRunner {
           d * 100, setup))
     }
     return summary
+  }
+
+  /// Successive halving: one worker pool per rung, each rung planned from the records of the
+  /// one before (so a resumed sweep replans the same rungs and skips what is done).
+  private func runHalving(_ run: RunDirectory, suite: SweepSpec) throws -> Summary {
+    var total: Summary?
+    var planned = -1
+    while true {
+      let (trials, complete) = Self.halvingPlan(suite, records: Self.records(run))
+      if trials.count == planned { break }  // nothing new could be planned
+      planned = trials.count
+      let rung = trials.compactMap(\.rung).max() ?? 0
+      progress(
+        "successive halving: rung \(rung + 1) of \(SuccessiveHalving.settings(suite).rungs), \(trials.count) trials planned"
+      )
+      var pool = WorkerPool(
+        run: run, suite: suite, trials: trials, workers: max(1, workers),
+        executable: Self.executablePath())
+      let s = try pool.runAll()
+      if var t = total {
+        t.ok += s.ok
+        t.failed += s.failed
+        t.trials = s.trials
+        t.interrupted = s.interrupted
+        total = t
+      } else {
+        total = s
+      }
+      if s.interrupted || complete { break }
+    }
+    return total!
   }
 
   /// Deletes the temporaries that processes killed earlier left in the run (reads ignore them).
@@ -189,7 +251,7 @@ public struct SweepStatus: Encodable, Sendable {
     let run = RunDirectory(path: runPath)
     let manifest: RunManifest
     do { manifest = try run.readManifest() } catch { throw DriverError.badData("\(error)") }
-    let planned = SweepRunner.plan(manifest.suite)
+    let planned = SweepRunner.plan(manifest.suite, records: SweepRunner.records(run))
     var counts: [String: Int] = ["pending": 0, "running": 0]
     var running: [[String: String]] = []
     for t in planned {

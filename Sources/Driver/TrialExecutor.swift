@@ -49,7 +49,8 @@ public struct TrialExecutor {
   public func execute() throws {
     let manifest = try run.readManifest()
     let suite = manifest.suite
-    guard let config = GridSearch.trials(for: suite).first(where: { $0.id == trialID }) else {
+    let plan = SweepRunner.plan(suite, records: SweepRunner.records(run))
+    guard let config = plan.first(where: { $0.id == trialID }) else {
       throw DriverError.usage("\(run.path): no trial \(trialID) in this run's suite")
     }
     Self.testFaultHook(config)
