@@ -9,6 +9,7 @@ PACKAGES=(
   libopenblas-dev zlib1g-dev          # training engine (BLAS), IDX .gz reading
   libpapi-dev libjson-c-dev papi-tools # the C kernel runner: counters, SDE, JSON output
   valgrind                             # deterministic (simulated) kernel cost: cachegrind
+  gnuplot-nox                          # report plots (svg terminal; no X11)
   dataset-fashion-mnist                # /usr/share/datasets/fashion-mnist
   bible-kjv unzip                      # the KJV character corpus (`bible`); the aeon wheel
 )

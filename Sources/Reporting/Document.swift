@@ -8,6 +8,7 @@ public struct Document: Sendable {
     case paragraph(String)
     case bullets([String])
     case table(header: [String], rows: [[String]], alignRight: Set<Int>)
+    case figure(Figure)
   }
   public var title: String
   public var blocks: [Block] = []
@@ -21,6 +22,7 @@ public struct Document: Sendable {
   public mutating func table(_ header: [String], _ rows: [[String]], alignRight: Set<Int> = []) {
     blocks.append(.table(header: header, rows: rows, alignRight: alignRight))
   }
+  public mutating func figure(_ figure: Figure) { blocks.append(.figure(figure)) }
 
   public func markdown() -> String {
     var out = "# \(title)\n"
@@ -36,6 +38,15 @@ public struct Document: Sendable {
         out +=
           "|" + header.indices.map { right.contains($0) ? " ---: |" : " --- |" }.joined() + "\n"
         for r in rows { out += "| " + r.map(cell).joined(separator: " | ") + " |\n" }
+      case .figure(let f):
+        out += "**Figure: \(f.title).** \(f.caption)\n"
+        if f.svg != nil { out += "\n![\(f.title)](\(f.directory)/\(f.name).svg)\n" }
+        if let note = f.note { out += "\n_\(note)_\n" }
+        if !f.files.isEmpty {
+          out +=
+            "\n" + f.files.map { "[\($0)](\(f.directory)/\($0))" }.joined(separator: " · ")
+            + "\n"
+        }
       }
     }
     return out
@@ -67,6 +78,8 @@ public struct Document: Sendable {
       table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
       th,td{border:1px solid #ccc;padding:0.25em 0.6em}th{background:#f3f3f3}
       td.r{text-align:right;font-variant-numeric:tabular-nums}code{background:#f5f5f5;padding:0 0.2em}
+      figure{margin:1.5em 0}figcaption{margin-bottom:0.5em}.plot svg{width:100%;max-width:56em;height:auto}
+      p.files,p.note{font-size:0.9em;color:#555}
       </style></head><body>
       <h1>\(esc(title))</h1>
 
@@ -89,8 +102,81 @@ public struct Document: Sendable {
             }.joined() + "</tr>\n"
         }
         out += "</tbody></table>\n"
+      case .figure(let f):
+        out +=
+          "<figure id=\"fig-\(esc(f.name))\"><figcaption><strong>\(inline(f.title)).</strong> "
+          + "\(inline(f.caption))</figcaption>\n"
+        if let svg = f.svg {
+          out +=
+            "<div class=\"plot\">\n\(SVGInline.prepare(svg, idPrefix: f.name, title: f.title))</div>\n"
+        }
+        if let note = f.note { out += "<p class=\"note\"><em>\(inline(note))</em></p>\n" }
+        if !f.files.isEmpty {
+          out +=
+            "<p class=\"files\">"
+            + f.files.map { "<a href=\"\(esc(f.directory))/\(esc($0))\">\(esc($0))</a>" }
+            .joined(separator: " · ") + "</p>\n"
+        }
+        out += "</figure>\n"
       }
     }
     return out + "</body></html>\n"
+  }
+}
+
+/// A plot in a report: drawn by gnuplot from `<directory>/<name>.csv` with `<name>.gp`, inlined as
+/// SVG in the HTML rendering and linked from the Markdown one.
+public struct Figure: Sendable {
+  /// The file stem under `directory` (`pareto` for `plots/pareto.svg`).
+  public var name: String
+  public var title: String
+  public var caption: String
+  /// The SVG gnuplot wrote, when it ran.
+  public var svg: String?
+  /// Why there is no plot, or anything else the reader must know about it.
+  public var note: String?
+  /// Files beside the plot to link (data and script), relative to `directory`.
+  public var files: [String]
+  /// The directory of the plot files, relative to the report.
+  public var directory: String
+  public init(
+    name: String, title: String, caption: String, svg: String?, note: String?, files: [String],
+    directory: String = "plots"
+  ) {
+    self.name = name
+    self.title = title
+    self.caption = caption
+    self.svg = svg
+    self.note = note
+    self.files = files
+    self.directory = directory
+  }
+}
+
+/// Makes gnuplot's standalone SVG fit inside an HTML page: no XML prolog or doctype, and every
+/// `id` (gnuplot names its point symbols `gpPt0`…, its canvas `gnuplot_canvas` in every file)
+/// prefixed with the plot's name, with the references to them, so several plots in one page do
+/// not share ids.
+public enum SVGInline {
+  public static func prepare(_ svg: String, idPrefix: String, title: String? = nil) -> String {
+    let prefix = idPrefix.filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" } + "-"
+    var lines: [String] = []
+    for line in svg.split(separator: "\n", omittingEmptySubsequences: false) {
+      let t = line.trimmingCharacters(in: .whitespaces)
+      if t.hasPrefix("<?xml") || t.hasPrefix("<!DOCTYPE") { continue }
+      lines.append(String(line))
+    }
+    var out = lines.joined(separator: "\n")
+    for quote in ["'", "\""] {
+      out = out.replacingOccurrences(of: "id=\(quote)", with: "id=\(quote)\(prefix)")
+      out = out.replacingOccurrences(of: "href=\(quote)#", with: "href=\(quote)#\(prefix)")
+    }
+    out = out.replacingOccurrences(of: "url(#", with: "url(#\(prefix)")
+    if let title {
+      let esc = title.replacingOccurrences(of: "&", with: "&amp;")
+        .replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+      out = out.replacingOccurrences(of: "<title>Gnuplot</title>", with: "<title>\(esc)</title>")
+    }
+    return out.trimmingCharacters(in: .whitespacesAndNewlines) + "\n"
   }
 }

@@ -10,10 +10,17 @@ public struct RunReport {
   /// Raw timing samples of kernel variants by variant ID (from `kernels/`), for confidence
   /// intervals and significance tests; statistics are computed here, when read.
   public var samples: [String: [Double]]
+  /// Every kernel record of the run (`kernels/<id>.json`) by variant ID, for the counters of each
+  /// variant and the exports; empty when the report is made from trial records alone.
+  public var kernels: [String: RunResult]
 
-  public init(manifest: RunManifest, trials: [TrialRecord], samples: [String: [Double]] = [:]) {
+  public init(
+    manifest: RunManifest, trials: [TrialRecord], samples: [String: [Double]] = [:],
+    kernels: [String: RunResult] = [:]
+  ) {
     self.manifest = manifest
     self.samples = samples
+    self.kernels = kernels
     // Stable order: dense first, then by block shape and rate, then seed.
     self.trials = trials.sorted { a, b in
       let ka = (
@@ -85,12 +92,10 @@ public struct RunReport {
     guard let l = pruned.latencySeconds, let dl = dense.latencySeconds, l > 0 else { return "" }
     if dense.trialID == pruned.trialID { return "1.00x (baseline)" }
     let ratio = String(format: "%.2fx", dl / l)
-    guard let a = latencyInterval(pruned), let b = latencyInterval(dense) else {
+    guard let significant = speedupIsSignificant(dense: dense, pruned: pruned) else {
       return ratio + " (untested)"
     }
-    let minEffect = manifest.environment.timingNoiseMinEffect ?? 0.01
-    let separated = a.high < b.low || b.high < a.low
-    return separated && abs(dl / l - 1) > minEffect ? ratio : "≈1x (n.s.; \(ratio))"
+    return significant ? ratio : "≈1x (n.s.; \(ratio))"
   }
 
   /// Min, MAD and p90 of a variant's raw samples, computed here from `kernels/<id>.json`.
@@ -107,7 +112,14 @@ public struct RunReport {
     return times.count == pruned.count ? times.reduce(0, +) : nil
   }
 
-  public func document() -> Document {
+  /// The report as a document; with `plots`, each plot's figure in its section (the SVG when
+  /// `plots` has it, else why not).
+  public func document(plots rendering: PlotRendering? = nil) -> Document {
+    let allPlots = rendering == nil ? [] : plots()
+    func figures(_ match: (String) -> Bool) -> [Figure] {
+      guard let rendering else { return [] }
+      return allPlots.filter { match($0.name) }.map { rendering.figure($0) }
+    }
     let suite = manifest.suite
     let env = manifest.environment
     let front = frontIDs
@@ -180,6 +192,12 @@ public struct RunReport {
         "reason",
       ],
       rows, alignRight: [3, 4, 7, 8, 9, 10, 11, 12, 13, 14])
+    if rendering != nil {
+      if let why = rendering?.skippedReason {
+        doc.paragraph("**Plots skipped.** " + why)
+      }
+      for f in figures({ $0 == "pareto" }) { doc.figure(f) }
+    }
 
     if let groups = aggregateRows() {
       doc.heading("Across seeds")
@@ -192,6 +210,9 @@ public struct RunReport {
           "method", "block", "rate", "n", "test acc", "acc after prune", "latency",
           "MAC reduction",
         ], groups, alignRight: [2, 3, 4, 5, 6, 7])
+    }
+    for f in figures({ $0 == "accuracy-vs-compression" || $0 == "speedup-vs-compression" }) {
+      doc.figure(f)
     }
 
     doc.heading("Per-layer latency")
@@ -245,6 +266,7 @@ public struct RunReport {
         "variants by batch",
       ],
       layerRows, alignRight: [5, 6, 7, 8, 9, 10])
+    for f in figures({ $0 == "layer-latency" }) { doc.figure(f) }
 
     doc.heading("Counters")
     doc.paragraph(
@@ -295,6 +317,17 @@ public struct RunReport {
         "Simulated columns come from valgrind's cachegrind (a model of the caches, not the CPU): the kernel "
           + "built with -march=x86-64-v3 -mno-fma, cost per call = (run with n calls − run with 0 calls) / n."
       )
+    }
+    for f in figures({ $0 == "counters" }) { doc.figure(f) }
+
+    let histogramFigures = figures { $0.hasPrefix("norm-histograms") }
+    if !histogramFigures.isEmpty {
+      doc.heading("Group norms")
+      doc.paragraph(
+        "What the regularization did to the groups it prunes: the distribution of group norms "
+          + "before the regularization phase and right before the hard prune (the groups with the "
+          + "smallest norms are the ones pruned).")
+      for f in histogramFigures { doc.figure(f) }
     }
 
     doc.heading("Environment")
@@ -347,7 +380,7 @@ public struct RunReport {
     var groups: [Key: [TrialRecord]] = [:]
     for t in trials where t.status == .ok {
       let k = Key(
-        method: t.config.kind == .dense ? "dense" : (t.config.method ?? "—"),
+        method: t.config.methodName,
         block: t.config.block?.description ?? "", rate: t.config.rate ?? 1)
       if groups[k] == nil { order.append(k) }
       groups[k, default: []].append(t)

@@ -17,8 +17,9 @@ struct Blkrew: ParsableCommand {
       """,
     version: BlkrewVersion.string,
     subcommands: [
-      Sweep.self, Suite.self, Train.self, Prune.self, Report.self, Doctor.self, Bench.self,
-      TrialChild.self, ShardChild.self,
+      Sweep.self, Suite.self, Train.self, Prune.self, Report.self, Compare.self, Reproduce.self,
+      Doctor.self, Bench.self, TrialChild.self,
+      ShardChild.self,
     ])
 }
 
@@ -153,43 +154,6 @@ struct Suite: ParsableCommand {
         }
       }
       if worst != 0 { throw ExitCode(worst) }
-    }
-  }
-}
-
-struct Report: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    abstract:
-      "Write the report of a run (Pareto front, trials, per-layer latency, counters, environment).",
-    discussion:
-      "Prints the paths written; the last line is the Markdown report when md is among the formats."
-  )
-
-  @Argument(help: "Run directories (results/<suite>/<run>).") var runDirs: [String]
-  @Option(
-    name: .customLong("format"), parsing: .upToNextOption,
-    help: "md, html, csv, json (default: html md).")
-  var formats: [String] = ["html", "md"]
-  @Option(help: "Output directory (default: reports/<suite>/<run>).") var out: String?
-
-  func validate() throws {
-    for f in formats where ReportWriter.Format(rawValue: f) == nil {
-      throw ValidationError("unknown format '\(f)' (use md, html, csv or json)")
-    }
-    if runDirs.count > 1 && out != nil { throw ValidationError("--out takes one run directory") }
-  }
-
-  func run() throws {
-    try guarded {
-      for dir in runDirs {
-        let paths = try ReportWriter.write(
-          runPath: dir, formats: formats.compactMap(ReportWriter.Format.init(rawValue:)),
-          outDir: out)
-        // The Markdown report prints last, so `| tail -n 1` gives its path.
-        for p in paths.filter({ !$0.hasSuffix(".md") }) + paths.filter({ $0.hasSuffix(".md") }) {
-          print(p)
-        }
-      }
     }
   }
 }
