@@ -21,7 +21,31 @@ import TuningSchema
 ///   edge block row and the vector padding are zeros). Kernel: per block row, for each kept column
 ///   c, `Y[rows, :] += vals[:, c] (x) X[c, :]`. N = 1: vectorised over the block's rows, `unroll`
 ///   kept columns per iteration into independent accumulators. N > 1: register tiles of a few rows
-///   by `nTile` columns of Y (vectorised over N), `unroll` kept columns per iteration. MACs per call: sum over blocks of kept columns x rows of the block x N.
+///   by `nTile` columns of Y (vectorised over N), `unroll` kept columns per iteration. MACs per
+///   call: sum over blocks of kept columns x rows of the block x N.
+/// - `csr`: row pointers, column indices and values of the kept weights (the unstructured
+///   baseline). N = 1: per-row dot products, X gathered through the indices. N > 1: one row by
+///   `nTile` columns of Y per tile, `unroll` entries into their own accumulators. MACs: kept x N.
+/// - `block-row`: each `br x bc` block keeps the rows whose mask segment in it has a 1; kept row
+///   segments are stored row by row (column of the segment start + bc dense values). N = 1: dot
+///   products over each segment; N > 1: one row by `nTile` columns per tile. MACs: the kept
+///   segments' widths x N.
+///
+/// The knob space (`KernelKnobs`), what `variants(for:batch:...)` enumerates in this order:
+/// - `isa`: the ISAs passed in as `isas` (default `[.scalar]`, which gives the variants, IDs and
+///   text of before the knob existed). `scalar` for dense and block-column is the plain C above
+///   (GCC vector extensions); every other combination is explicit vector code over a small
+///   vector layer (`VectorKernels.swift`): `avx2` (`__m256`, `_mm256_fmadd_ps`, `-mavx2 -mfma`),
+///   `avx512` (`__m512`, `_mm512_fmadd_ps`, masked loads/stores for tails, `-mavx512f`), `neon`
+///   (`float32x4_t`, `vfmaq_f32`) and, for csr / block-row, `scalar` as an 8-lane layer of GCC
+///   vector extensions. A non-scalar ISA adds `isaFlags(isa)` to the variant's flags. Which ISAs
+///   a CPU runs:
+///   `supportedISAs(cpuFlags:)` of `hostCPUFlags()` (/proc/cpuinfo, read at run time).
+/// - `unroll`: `unrollValues` (1, 2, 4) entries (kept columns, input columns, non-zeros) per
+///   iteration.
+/// - `nTile`: register-tile width over N, the `nTileValues` (4, 8, 16, 32) that fit the batch;
+///   1 when N = 1. Rows per tile: about 12 vector accumulators.
+/// - `batch` (N) is given, not searched; `format` is part of the workload.
 public enum KernelGenerator {
   /// Part of every variant's ID: bump it whenever the generated code changes.
   public static let version = "kernelgen-2"
@@ -31,21 +55,28 @@ public enum KernelGenerator {
   /// Candidate register-tile widths over N (those <= the batch are used).
   public static let nTileValues = [4, 8, 16, 32]
 
-  /// The knob space for `workload` at `batch`: every unroll factor times every tile width that
-  /// fits the batch (just 1 when batch = 1). Order is stable.
+  /// The knob space for `workload` at `batch`: every ISA of `isas` (in that order) times every
+  /// unroll factor times every tile width that fits the batch (just 1 when batch = 1). Order is
+  /// stable. A non-scalar ISA adds its compiler flags (`isaFlags`) to `flags`; the default
+  /// `isas: [.scalar]` gives exactly the variants (and IDs) of before the knob existed.
   public static func variants(
-    for workload: Workload, batch: Int, target: String, compiler: String, flags: [String]
+    for workload: Workload, batch: Int, target: String, compiler: String, flags: [String],
+    isas: [KernelISA] = [.scalar]
   ) -> [KernelVariant] {
     precondition(batch >= 1, "batch must be >= 1")
     var tiles = batch == 1 ? [1] : nTileValues.filter { $0 <= batch }
     if tiles.isEmpty { tiles = [batch] }
     var out: [KernelVariant] = []
-    for unroll in unrollValues {
-      for tile in tiles {
-        out.append(
-          KernelVariant(
-            workload: workload, knobs: KernelKnobs(batch: batch, unroll: unroll, nTile: tile),
-            target: target, compiler: compiler, flags: flags, generatorVersion: version))
+    for isa in isas {
+      let isaFlags = flags + KernelGenerator.isaFlags(isa).filter { !flags.contains($0) }
+      for unroll in unrollValues {
+        for tile in tiles {
+          out.append(
+            KernelVariant(
+              workload: workload,
+              knobs: KernelKnobs(batch: batch, unroll: unroll, nTile: tile, isa: isa),
+              target: target, compiler: compiler, flags: isaFlags, generatorVersion: version))
+        }
       }
     }
     return out
@@ -59,16 +90,17 @@ public enum KernelGenerator {
     precondition(k.batch >= 1 && k.unroll >= 1 && k.nTile >= 1, "bad knobs \(k)")
     var c = CWriter()
     header(&c, variant)
-    switch w.format {
-    case .dense: dense(&c, variant)
-    case .blockColumn: blockColumn(&c, variant)
+    switch (w.format, k.isa) {
+    case (.dense, .scalar): dense(&c, variant)
+    case (.blockColumn, .scalar): blockColumn(&c, variant)
+    default: explicitKernel(&c, variant)
     }
     return GeneratedKernel(variant: variant, source: c.text)
   }
 
   // MARK: - Common parts
 
-  private static func header(_ c: inout CWriter, _ v: KernelVariant) {
+  static func header(_ c: inout CWriter, _ v: KernelVariant) {
     let w = v.workload
     let k = v.knobs
     c.line("/* blkrew generated kernel: do not edit.")
@@ -78,7 +110,9 @@ public enum KernelGenerator {
       " *   workload   \(w.format.rawValue) M=\(w.rows) K=\(w.cols) block=\(w.blockRows)x\(w.blockCols) kept=\(w.kept)"
     )
     c.line(" *   mask       \(w.maskHash)")
-    c.line(" *   knobs      batch=\(k.batch) unroll=\(k.unroll) n_tile=\(k.nTile)")
+    c.line(
+      " *   knobs      batch=\(k.batch) unroll=\(k.unroll) n_tile=\(k.nTile)"
+        + (k.isa == .scalar ? "" : " isa=\(k.isa.rawValue)"))
     c.line(" *   target     \(v.target), \(v.compiler) \(v.flags.joined(separator: " "))")
     c.line(" * Y[M,N] = W[M,K] X[K,N], all row-major; interface in blk_kernel.h. */")
     c.line("#include <stddef.h>")
@@ -182,7 +216,7 @@ public enum KernelGenerator {
 
   /// The calls covering `height` rows starting at row `rowExpr` for all N columns: row chunks of
   /// `rowTile` rows (and one smaller), tiles of BLK_NT columns, then the column tail.
-  private static func tileCalls(
+  static func tileCalls(
     _ c: inout CWriter, height: Int, rowTile: Int, batch: Int, nTile: Int,
     call: (_ row: String, _ n0: String, _ rows: String, _ tail: String?) -> String
   ) {
@@ -218,95 +252,11 @@ public enum KernelGenerator {
     let k = v.knobs
     let br = max(1, min(w.blockRows, w.rows))
     let bc = max(1, min(w.blockCols, w.cols))
-    let nbr = (w.rows + br - 1) / br
-    let nbc = (w.cols + bc - 1) / bc
     let fullRows = w.rows / br
     let tailRows = w.rows % br
     let vr = vectorWidth(dividing: br)
     let brp = (br + vr - 1) / vr * vr
-    c.line("#define BLK_BR \(br)")
-    c.line("#define BLK_BC \(bc)")
-    c.line(
-      "#define BLK_BRP \(brp) /* stride of a kept column's values: BLK_BR rounded up to a vector */"
-    )
-    c.line("#define BLK_NBR \(nbr) /* block rows */")
-    c.line("#define BLK_NBC \(nbc) /* block columns */")
-    c.line("#define BLK_FULL_ROWS \(fullRows) /* block rows of BLK_BR rows */")
-    c.line("#define BLK_BR_TAIL \(tailRows) /* rows of the last, smaller block row (0: none) */")
-    c.line("")
-    c.line("/* The compact block-column format. The kept columns of block row rb are the entries")
-    c.line(
-      " * [row_start[rb], row_start[rb + 1]), ordered by block, then column; block (rb, cb) keeps")
-    c.line(
-      " * count[rb * BLK_NBC + cb] of them. Entry e: its column of W in cols[e] and its BLK_BR")
-    c.line(
-      " * values (column-major within the block) in vals[e * BLK_BRP ...]; the padding and the rows"
-    )
-    c.line(" * past an edge block's height are 0. */")
-    c.open("typedef struct {")
-    c.line("int row_start[BLK_NBR + 1];")
-    c.line("int *count;")
-    c.line("int *cols;")
-    c.line("float *vals;")
-    c.close("} blk_packed_t;")
-    c.line("")
-
-    // blk_pack
-    c.open("void *blk_pack(const float *W, const unsigned char *mask, int M, int K) {")
-    c.line("if (M != BLK_M || K != BLK_K) return NULL;")
-    c.line("blk_packed_t *p = calloc(1, sizeof *p);")
-    c.line("if (!p) return NULL;")
-    c.line("p->count = calloc(BLK_NBR * BLK_NBC, sizeof(int));")
-    c.line("if (!p->count) { free(p); return NULL; }")
-    c.line("int total = 0;")
-    c.open("for (int rb = 0; rb < BLK_NBR; rb++) {")
-    c.line("const int r0 = rb * BLK_BR, r1 = r0 + BLK_BR < BLK_M ? r0 + BLK_BR : BLK_M;")
-    c.line("p->row_start[rb] = total;")
-    c.open("for (int cb = 0; cb < BLK_NBC; cb++) {")
-    c.line("const int c0 = cb * BLK_BC, c1 = c0 + BLK_BC < BLK_K ? c0 + BLK_BC : BLK_K;")
-    c.open("for (int col = c0; col < c1; col++) {")
-    c.line("int kept = 0;")
-    c.line("for (int r = r0; r < r1; r++) kept |= mask[(size_t)r * BLK_K + col] != 0;")
-    c.line("p->count[rb * BLK_NBC + cb] += kept;")
-    c.line("total += kept;")
-    c.close()
-    c.close()
-    c.close()
-    c.line("p->row_start[BLK_NBR] = total;")
-    c.line("p->cols = malloc(sizeof(int) * (size_t)(total ? total : 1));")
-    c.line("p->vals = blk_alloc(sizeof(float) * (size_t)(total ? total : 1) * BLK_BRP);")
-    c.line("if (!p->cols || !p->vals) { blk_free(p); return NULL; }")
-    c.line("int e = 0;")
-    c.open("for (int rb = 0; rb < BLK_NBR; rb++) {")
-    c.line("const int r0 = rb * BLK_BR, r1 = r0 + BLK_BR < BLK_M ? r0 + BLK_BR : BLK_M;")
-    c.open("for (int cb = 0; cb < BLK_NBC; cb++) {")
-    c.line("const int c0 = cb * BLK_BC, c1 = c0 + BLK_BC < BLK_K ? c0 + BLK_BC : BLK_K;")
-    c.open("for (int col = c0; col < c1; col++) {")
-    c.line("int kept = 0;")
-    c.line("for (int r = r0; r < r1; r++) kept |= mask[(size_t)r * BLK_K + col] != 0;")
-    c.line("if (!kept) continue;")
-    c.line("p->cols[e] = col;")
-    c.line("float *v = p->vals + (size_t)e * BLK_BRP;")
-    c.open("for (int r = 0; r < BLK_BRP; r++) {")
-    c.line("const size_t i = (size_t)(r0 + r) * BLK_K + col;")
-    c.line("v[r] = r < BLK_BR && r0 + r < r1 && mask[i] ? W[i] : 0.0f;")
-    c.close()
-    c.line("e++;")
-    c.close()
-    c.close()
-    c.close()
-    c.line("return p;")
-    c.close()
-    c.line("")
-    c.open("void blk_free(void *packed) {")
-    c.line("blk_packed_t *p = packed;")
-    c.line("if (!p) return;")
-    c.line("free(p->count);")
-    c.line("free(p->cols);")
-    c.line("free(p->vals);")
-    c.line("free(p);")
-    c.close()
-    c.line("")
+    blockColumnPack(&c, w, br: br, bc: bc, brp: brp)
 
     let u = k.unroll
     var rowTileSize = 1
@@ -404,6 +354,98 @@ public enum KernelGenerator {
     }
     c.line("return macs;")
     c.close()
+  }
+
+  /// The block-column defines, packed struct, `blk_pack` and `blk_free` (values of a kept column
+  /// `brp` floats apart), for the layer of `w`.
+  static func blockColumnPack(_ c: inout CWriter, _ w: Workload, br: Int, bc: Int, brp: Int) {
+    let nbr = (w.rows + br - 1) / br
+    let nbc = (w.cols + bc - 1) / bc
+    let fullRows = w.rows / br
+    let tailRows = w.rows % br
+    c.line("#define BLK_BR \(br)")
+    c.line("#define BLK_BC \(bc)")
+    c.line(
+      "#define BLK_BRP \(brp) /* stride of a kept column's values: BLK_BR rounded up to a vector */"
+    )
+    c.line("#define BLK_NBR \(nbr) /* block rows */")
+    c.line("#define BLK_NBC \(nbc) /* block columns */")
+    c.line("#define BLK_FULL_ROWS \(fullRows) /* block rows of BLK_BR rows */")
+    c.line("#define BLK_BR_TAIL \(tailRows) /* rows of the last, smaller block row (0: none) */")
+    c.line("")
+    c.line("/* The compact block-column format. The kept columns of block row rb are the entries")
+    c.line(
+      " * [row_start[rb], row_start[rb + 1]), ordered by block, then column; block (rb, cb) keeps")
+    c.line(
+      " * count[rb * BLK_NBC + cb] of them. Entry e: its column of W in cols[e] and its BLK_BR")
+    c.line(
+      " * values (column-major within the block) in vals[e * BLK_BRP ...]; the padding and the rows"
+    )
+    c.line(" * past an edge block's height are 0. */")
+    c.open("typedef struct {")
+    c.line("int row_start[BLK_NBR + 1];")
+    c.line("int *count;")
+    c.line("int *cols;")
+    c.line("float *vals;")
+    c.close("} blk_packed_t;")
+    c.line("")
+
+    // blk_pack
+    c.open("void *blk_pack(const float *W, const unsigned char *mask, int M, int K) {")
+    c.line("if (M != BLK_M || K != BLK_K) return NULL;")
+    c.line("blk_packed_t *p = calloc(1, sizeof *p);")
+    c.line("if (!p) return NULL;")
+    c.line("p->count = calloc(BLK_NBR * BLK_NBC, sizeof(int));")
+    c.line("if (!p->count) { free(p); return NULL; }")
+    c.line("int total = 0;")
+    c.open("for (int rb = 0; rb < BLK_NBR; rb++) {")
+    c.line("const int r0 = rb * BLK_BR, r1 = r0 + BLK_BR < BLK_M ? r0 + BLK_BR : BLK_M;")
+    c.line("p->row_start[rb] = total;")
+    c.open("for (int cb = 0; cb < BLK_NBC; cb++) {")
+    c.line("const int c0 = cb * BLK_BC, c1 = c0 + BLK_BC < BLK_K ? c0 + BLK_BC : BLK_K;")
+    c.open("for (int col = c0; col < c1; col++) {")
+    c.line("int kept = 0;")
+    c.line("for (int r = r0; r < r1; r++) kept |= mask[(size_t)r * BLK_K + col] != 0;")
+    c.line("p->count[rb * BLK_NBC + cb] += kept;")
+    c.line("total += kept;")
+    c.close()
+    c.close()
+    c.close()
+    c.line("p->row_start[BLK_NBR] = total;")
+    c.line("p->cols = malloc(sizeof(int) * (size_t)(total ? total : 1));")
+    c.line("p->vals = blk_alloc(sizeof(float) * (size_t)(total ? total : 1) * BLK_BRP);")
+    c.line("if (!p->cols || !p->vals) { blk_free(p); return NULL; }")
+    c.line("int e = 0;")
+    c.open("for (int rb = 0; rb < BLK_NBR; rb++) {")
+    c.line("const int r0 = rb * BLK_BR, r1 = r0 + BLK_BR < BLK_M ? r0 + BLK_BR : BLK_M;")
+    c.open("for (int cb = 0; cb < BLK_NBC; cb++) {")
+    c.line("const int c0 = cb * BLK_BC, c1 = c0 + BLK_BC < BLK_K ? c0 + BLK_BC : BLK_K;")
+    c.open("for (int col = c0; col < c1; col++) {")
+    c.line("int kept = 0;")
+    c.line("for (int r = r0; r < r1; r++) kept |= mask[(size_t)r * BLK_K + col] != 0;")
+    c.line("if (!kept) continue;")
+    c.line("p->cols[e] = col;")
+    c.line("float *v = p->vals + (size_t)e * BLK_BRP;")
+    c.open("for (int r = 0; r < BLK_BRP; r++) {")
+    c.line("const size_t i = (size_t)(r0 + r) * BLK_K + col;")
+    c.line("v[r] = r < BLK_BR && r0 + r < r1 && mask[i] ? W[i] : 0.0f;")
+    c.close()
+    c.line("e++;")
+    c.close()
+    c.close()
+    c.close()
+    c.line("return p;")
+    c.close()
+    c.line("")
+    c.open("void blk_free(void *packed) {")
+    c.line("blk_packed_t *p = packed;")
+    c.line("if (!p) return;")
+    c.line("free(p->count);")
+    c.line("free(p->cols);")
+    c.line("free(p->vals);")
+    c.line("free(p);")
+    c.close()
+    c.line("")
   }
 
   // MARK: - dense

@@ -10,6 +10,22 @@ public enum KernelFormat: String, Codable, Sendable, CaseIterable {
   case dense
   /// `br x bc` blocks, each keeping its own subset of columns (column segments of length br).
   case blockColumn = "block-column"
+  /// Compressed sparse rows (row pointers, column indices, values): the unstructured baseline.
+  case csr
+  /// `br x bc` blocks, each keeping its own subset of rows (row segments of length bc).
+  case blockRow = "block-row"
+}
+
+/// The vector instruction set a kernel's explicit vector code is written for.
+public enum KernelISA: String, Codable, Sendable, CaseIterable {
+  /// Plain C (GCC/Clang vector extensions at most) that the compiler vectorizes: the default.
+  case scalar
+  /// x86 AVX2 + FMA intrinsics (`__m256`, `_mm256_fmadd_ps`); built with -mavx2 -mfma.
+  case avx2
+  /// x86 AVX-512F intrinsics (`__m512`, `_mm512_fmadd_ps`, masked tails); built with -mavx512f.
+  case avx512
+  /// AArch64 NEON intrinsics (`float32x4_t`, `vfmaq_f32`).
+  case neon
 }
 
 /// One layer's kernel problem in the GEMM view: `W[rows = M outputs, cols = K inputs]` and its
@@ -79,16 +95,38 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
   /// Register-tile width over N (how many columns of Y one accumulator tile holds) when N > 1;
   /// 1 when N = 1.
   public var nTile: Int
+  /// The vector ISA of the kernel's explicit vector code (`.scalar` by default).
+  public var isa: KernelISA
 
-  public init(batch: Int, unroll: Int = 1, nTile: Int = 1) {
+  public init(batch: Int, unroll: Int = 1, nTile: Int = 1, isa: KernelISA = .scalar) {
     self.batch = batch
     self.unroll = unroll
     self.nTile = nTile
+    self.isa = isa
   }
 
   enum CodingKeys: String, CodingKey {
-    case batch, unroll
+    case batch, unroll, isa
     case nTile = "n_tile"
+  }
+
+  /// `isa` is optional in the JSON: records written before it existed are scalar.
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    batch = try c.decode(Int.self, forKey: .batch)
+    unroll = try c.decode(Int.self, forKey: .unroll)
+    nTile = try c.decode(Int.self, forKey: .nTile)
+    isa = try c.decodeIfPresent(KernelISA.self, forKey: .isa) ?? .scalar
+  }
+
+  /// Knobs at their defaults are not written, so the canonical JSON (and the ID) of a scalar
+  /// variant is the same as before the knob existed.
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(batch, forKey: .batch)
+    try c.encode(unroll, forKey: .unroll)
+    try c.encode(nTile, forKey: .nTile)
+    if isa != .scalar { try c.encode(isa, forKey: .isa) }
   }
 }
 
