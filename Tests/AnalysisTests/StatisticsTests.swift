@@ -284,13 +284,17 @@ import Testing
     #expect(NoiseFloor.minEffect(runMedians: []) == 0.01)
     #expect(NoiseFloor.minEffect(runMedians: [1, 1]) == 0.01)
     #expect(NoiseFloor.minEffect(runMedians: [1, 1, 1, 1]) == 0.01)  // no spread: the floor
-    // Medians 9, 10, 11: median 10, MAD 1, robust CV 1.4826 / 10 -> 3 * sqrt(2) * 0.14826.
+    // Medians 9, 10, 11: mean 10, sd 1 -> 3 * sqrt(2) * 0.1 = 0.424 (above 11/9 - 1 = 0.222).
     let m = NoiseFloor.minEffect(runMedians: [9, 10, 11])
-    #expect(abs(m - 3 * 2.0.squareRoot() * 0.14826) < 1e-12)
-    // One wild run does not move the floor: 10, 10.1, 9.9, 10, 50 has MAD 0.1 (the stddev-based
-    // CV would be 1.5): 3 * sqrt(2) * 1.4826 * 0.1 / 10.
-    let robust = NoiseFloor.minEffect(runMedians: [10, 10.1, 9.9, 10, 50])
-    #expect(abs(robust - 3 * 2.0.squareRoot() * 0.014826) < 1e-9)
+    #expect(abs(m - 3 * 2.0.squareRoot() * 0.1) < 1e-12)
+    // Tight medians but one pair 4% apart: the floor is at least that far (10.4 / 10 - 1).
+    let pair = NoiseFloor.minEffect(
+      runMedians: [10, 10.4, 10.2, 10.2, 10.2, 10.2, 10.2, 10.2], sigmas: 1)
+    #expect(abs(pair - 0.04) < 1e-9)
+    // One wild calibration run makes the floor larger (safer), never smaller.
+    let wild = NoiseFloor.minEffect(runMedians: [10, 10.1, 9.9, 10, 50])
+    #expect(wild > NoiseFloor.minEffect(runMedians: [10, 10.1, 9.9, 10]))
+    #expect(wild >= 50 / 9.9 - 1)
     #expect(NoiseFloor.minEffect(runMedians: [9, 10, 11], sigmas: 2, floor: 0.5) == 0.5)
   }
 }
