@@ -53,7 +53,7 @@ let package = Package(
       name: "Benchmarks",
       dependencies: [
         "Driver", "TuningSchema", "ChildProcesses", "KernelCodegen", "KernelBuild", "KernelRun",
-        "ResultStore", "Analysis", "Training", "NeuralNets", "Tensors",
+        "ResultStore", "Analysis", "Training", "NeuralNets", "Tensors", "Datasets",
       ]),
     // L5: the command line.
     .executableTarget(

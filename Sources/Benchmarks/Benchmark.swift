@@ -40,7 +40,9 @@ public struct BenchContext: Sendable {
 
 /// Runs benchmarks and writes `<out>/<name>.json` for each.
 public enum BenchSuite {
-  public static let all: [any Benchmark] = [AABenchmark(), PruneRegularizersBenchmark()]
+  public static let all: [any Benchmark] = [
+    AABenchmark(), TrainSpeedBenchmark(), TrainAccuracyBenchmark(), PruneRegularizersBenchmark(),
+  ]
 
   public static func run(names: [String], quick: Bool, outDirectory: String) throws -> [String] {
     let chosen =

@@ -82,21 +82,13 @@ public class BatchNorm: Module {
           var sum = 0.0
           for i in 0..<n {
             let p = xp.baseAddress! + (i * c + ch) * s
-            var part: Float = 0
-            for j in 0..<s { part += p[j] }
-            sum += Double(part)
+            sum += Double(Vectorized.sum(p, count: s))
           }
           let mu = sum / Double(m)
           var sq = 0.0
           for i in 0..<n {
             let p = xp.baseAddress! + (i * c + ch) * s
-            let muF = Float(mu)
-            var part: Float = 0
-            for j in 0..<s {
-              let d = p[j] - muF
-              part += d * d
-            }
-            sq += Double(part)
+            sq += Double(Vectorized.sumOfSquaredDeviations(p, mean: Float(mu), count: s))
           }
           let variance = sq / Double(m)
           mean[ch] = Float(mu)
@@ -126,11 +118,8 @@ public class BatchNorm: Module {
               let src = xp.baseAddress! + off
               let h = hp.baseAddress! + off
               let dst = yp.baseAddress! + off
-              for j in 0..<s {
-                let v = (src[j] - mu) * iv
-                h[j] = v
-                dst[j] = g * v + b
-              }
+              Vectorized.normalize(
+                src, mean: mu, invStd: iv, gamma: g, beta: b, normalized: h, output: dst, count: s)
             }
           }
         }
@@ -163,12 +152,7 @@ public class BatchNorm: Module {
             let off = (i * c + ch) * s
             let g = gp.baseAddress! + off
             let h = hp.baseAddress! + off
-            var pa: Float = 0
-            var pb: Float = 0
-            for j in 0..<s {
-              pa += g[j]
-              pb += g[j] * h[j]
-            }
+            let (pa, pb) = Vectorized.sumAndDot(g, h, count: s)
             a += Double(pa)
             b += Double(pb)
           }
@@ -195,7 +179,8 @@ public class BatchNorm: Module {
               if training {
                 let meanG = sumG[ch] / m
                 let meanGX = sumGX[ch] / m
-                for j in 0..<s { dst[j] = scale * (g[j] - meanG - h[j] * meanGX) }
+                Vectorized.scaledResidual(
+                  g, h, scale: scale, a: meanG, b: meanGX, into: dst, count: s)
               } else {
                 for j in 0..<s { dst[j] = scale * g[j] }
               }

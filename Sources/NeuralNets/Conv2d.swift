@@ -4,13 +4,16 @@ import Tensors
 /// groups 1): input `[N, Cin, H, W]`, weight `[Cout, Cin, kh, kw]`, bias `[Cout]`, output
 /// `[N, Cout, Hout, Wout]` with `Hout = (H + 2·padding − kh) / stride + 1`.
 ///
-/// Computed as one GEMM over the whole batch: `cols = im2col(x)` is `[K, N·Hout·Wout]` with
-/// `K = Cin·kh·kw`, `Y = W · cols` is `[Cout, N·Hout·Wout]` (the weight's memory read as
-/// `[Cout, K]`, which is its `GEMMWeight` view), then `Y` is permuted to NCHW with the bias added.
-/// Backward: `gradW += gY · colsᵀ`, `gradCols = Wᵀ · gY`, `gradX = col2im(gradCols)`.
+/// Computed as GEMMs over chunks of the batch: for images `[i0, i1)`, `cols = im2col(x)` is
+/// `[K, b·Hout·Wout]` with `K = Cin·kh·kw` and `b = i1 − i0`, `Y = W · cols` is `[Cout, b·Hout·Wout]`
+/// (the weight's memory read as `[Cout, K]`, which is its `GEMMWeight` view), then `Y` is permuted
+/// to NCHW with the bias added (with b = 1 the GEMM writes the NCHW block itself). Backward, per
+/// chunk: `gradW += gY · colsᵀ`, `gradCols = Wᵀ · gY`, `gradX = col2im(gradCols)`. The chunk size
+/// keeps a chunk's columns about 1 MB (`chunkImages`), so they are still in cache when used.
 ///
-/// The column matrix of the last `forward` is kept for `backward`, and the scratch matrices are
-/// reused between calls, so a layer's memory is about `2·K·N·Hout·Wout + 2·Cout·N·Hout·Wout` floats.
+/// The column matrix of the last `forward` (all chunks) is kept for `backward`, and the scratch
+/// matrices are reused between calls, so a layer's memory is about `K·N·Hout·Wout` floats plus a
+/// chunk's `Cout·b·Hout·Wout`.
 public final class Conv2d: Module {
   public let inChannels: Int
   public let outChannels: Int
@@ -77,6 +80,13 @@ public final class Conv2d: Module {
       strideH: stride, strideW: stride, padH: padding, padW: padding)
   }
 
+  /// Images per GEMM: a chunk's column matrix `[K, b·P]` is kept near 256 K floats (1 MB, about
+  /// a core's L2 here), so the GEMM reads it, and backward's col2im the gradient columns, while
+  /// they are still in cache instead of streaming a whole batch's columns through memory.
+  static func chunkImages(fanIn k: Int, plane: Int, batch n: Int) -> Int {
+    max(1, min(n, (1 << 18) / max(1, k * plane)))
+  }
+
   public func forward(_ x: Tensor, training: Bool) -> Tensor {
     precondition(
       x.rank == 4 && x.shape[1] == inChannels,
@@ -85,41 +95,62 @@ public final class Conv2d: Module {
     let n = x.shape[0]
     let g = geometry(height: x.shape[2], width: x.shape[3])
     let plane = g.outPlane
-    let columns = n * plane
     let k = fanIn
     let cout = outChannels
     cachedInputShape = x.shape
     cachedGeometry = g
     let outShape = [n, cout, g.outHeight, g.outWidth]
     if n == 0 { return Tensor(zeros: outShape) }
+    let chunk = Self.chunkImages(fanIn: k, plane: plane, batch: n)
 
-    var cols = Self.take(&self.cols, count: k * columns)
-    var y = Self.take(&self.scratch, count: cout * columns)
-    let out = cols.withUnsafeMutableBufferPointer { cp in
-      y.withUnsafeMutableBufferPointer { yp in
-        let c = cp.baseAddress!
-        let yb = yp.baseAddress!
-        x.data.withUnsafeBufferPointer { xp in
-          for i in 0..<n {
-            Im2col.im2col(
-              xp.baseAddress! + i * g.imageSize, geometry: g, into: c + i * plane, ld: columns)
-          }
-        }
-        weight.value.data.withUnsafeBufferPointer { wp in
-          BLAS.sgemm(
-            transA: false, transB: false, m: cout, n: columns, k: k, alpha: 1,
-            a: wp.baseAddress!, lda: k, b: c, ldb: columns, beta: 0, c: yb, ldc: columns)
-        }
-        // [Cout, N, P] → [N, Cout, P], adding the bias.
-        let biasValues = bias?.value.data ?? [Float](repeating: 0, count: cout)
-        return Tensor(shape: outShape) { op in
-          let o = op.baseAddress!
-          for i in 0..<n {
-            for ch in 0..<cout {
-              let src = yb + ch * columns + i * plane
-              let dst = o + (i * cout + ch) * plane
-              let b = biasValues[ch]
-              for p in 0..<plane { dst[p] = src[p] + b }
+    // The columns of chunk [i0, i1) are the contiguous matrix `[K, (i1 − i0)·P]` at `i0·K·P`.
+    var cols = Self.take(&self.cols, count: k * n * plane)
+    var y = Self.take(&self.scratch, count: chunk > 1 ? cout * chunk * plane : 0)
+    let biasValues = bias?.value.data ?? [Float](repeating: 0, count: cout)
+    let out = Tensor(shape: outShape) { op in
+      cols.withUnsafeMutableBufferPointer { cp in
+        y.withUnsafeMutableBufferPointer { yp in
+          x.data.withUnsafeBufferPointer { xp in
+            weight.value.data.withUnsafeBufferPointer { wp in
+              let o = op.baseAddress!
+              for i0 in Swift.stride(from: 0, to: n, by: chunk) {
+                let b = min(chunk, n - i0)
+                let ld = b * plane
+                let c = cp.baseAddress! + i0 * k * plane
+                for i in 0..<b {
+                  Im2col.im2col(
+                    xp.baseAddress! + (i0 + i) * g.imageSize, geometry: g, into: c + i * plane,
+                    ld: ld)
+                }
+                if b == 1 {
+                  // One image: the GEMM's [Cout, P] result is the image's NCHW block.
+                  let dst = o + i0 * cout * plane
+                  BLAS.sgemm(
+                    transA: false, transB: false, m: cout, n: plane, k: k, alpha: 1,
+                    a: wp.baseAddress!, lda: k, b: c, ldb: plane, beta: 0, c: dst, ldc: plane)
+                  if bias != nil {
+                    for ch in 0..<cout {
+                      let row = dst + ch * plane
+                      let bv = biasValues[ch]
+                      for p in 0..<plane { row[p] += bv }
+                    }
+                  }
+                  continue
+                }
+                let yb = yp.baseAddress!
+                BLAS.sgemm(
+                  transA: false, transB: false, m: cout, n: ld, k: k, alpha: 1,
+                  a: wp.baseAddress!, lda: k, b: c, ldb: ld, beta: 0, c: yb, ldc: ld)
+                // [Cout, b, P] → [b, Cout, P], adding the bias.
+                for i in 0..<b {
+                  for ch in 0..<cout {
+                    let src = yb + ch * ld + i * plane
+                    let dst = o + ((i0 + i) * cout + ch) * plane
+                    let bv = biasValues[ch]
+                    for p in 0..<plane { dst[p] = src[p] + bv }
+                  }
+                }
+              }
             }
           }
         }
@@ -136,7 +167,6 @@ public final class Conv2d: Module {
     }
     let n = inputShape[0]
     let plane = g.outPlane
-    let columns = n * plane
     let k = fanIn
     let cout = outChannels
     precondition(
@@ -144,57 +174,64 @@ public final class Conv2d: Module {
       "Conv2d.backward: gradOutput shape \(gradOutput.shape), expected \([n, cout, g.outHeight, g.outWidth])"
     )
     if n == 0 { return Tensor(zeros: inputShape) }
-    // gY: [N, Cout, P] → [Cout, N·P] (in the scratch matrix).
-    var gy = Self.take(&self.scratch, count: cout * columns)
-    gy.withUnsafeMutableBufferPointer { gp in
-      gradOutput.data.withUnsafeBufferPointer { op in
-        let o = op.baseAddress!
-        let dst = gp.baseAddress!
-        for i in 0..<n {
-          for ch in 0..<cout {
-            (dst + ch * columns + i * plane).update(from: o + (i * cout + ch) * plane, count: plane)
-          }
-        }
-      }
-    }
+    let chunk = Self.chunkImages(fanIn: k, plane: plane, batch: n)
     if let bias {
       gradOutput.data.withUnsafeBufferPointer { op in
         bias.grad.data.withUnsafeMutableBufferPointer { bp in
           for i in 0..<n {
             for ch in 0..<cout {
-              let src = op.baseAddress! + (i * cout + ch) * plane
-              var s: Float = 0
-              for p in 0..<plane { s += src[p] }
-              bp[ch] += s
+              bp[ch] += Vectorized.sum(op.baseAddress! + (i * cout + ch) * plane, count: plane)
             }
           }
         }
       }
     }
-    var gradInput = Tensor(zeros: inputShape)
+    var gradInput = computesInputGradient ? Tensor(zeros: inputShape) : Tensor(zeros: [0])
+    var gy = Self.take(&self.scratch, count: chunk > 1 ? cout * chunk * plane : 0)
     var cols = self.cols
     self.cols = []
-    gy.withUnsafeBufferPointer { gp in
-      cols.withUnsafeMutableBufferPointer { cp in
-        let gyb = gp.baseAddress!
-        let c = cp.baseAddress!
-        weight.grad.data.withUnsafeMutableBufferPointer { gwp in
-          BLAS.sgemm(
-            transA: false, transB: true, m: cout, n: k, k: columns, alpha: 1,
-            a: gyb, lda: columns, b: c, ldb: columns, beta: 1, c: gwp.baseAddress!, ldc: k)
-        }
-        guard computesInputGradient else { return }
-        // The column matrix is no longer needed: reuse it for gradCols = Wᵀ · gY.
-        weight.value.data.withUnsafeBufferPointer { wp in
-          BLAS.sgemm(
-            transA: true, transB: false, m: k, n: columns, k: cout, alpha: 1,
-            a: wp.baseAddress!, lda: k, b: gyb, ldb: columns, beta: 0, c: c, ldc: columns)
-        }
-        gradInput.data.withUnsafeMutableBufferPointer { xp in
-          for i in 0..<n {
-            Im2col.col2im(
-              c + i * plane, ld: columns, geometry: g, addingInto: xp.baseAddress! + i * g.imageSize
-            )
+    let computeInput = computesInputGradient
+    gradOutput.data.withUnsafeBufferPointer { op in
+      gy.withUnsafeMutableBufferPointer { gp in
+        cols.withUnsafeMutableBufferPointer { cp in
+          weight.value.data.withUnsafeBufferPointer { wp in
+            weight.grad.data.withUnsafeMutableBufferPointer { gwp in
+              gradInput.data.withUnsafeMutableBufferPointer { xp in
+                for i0 in Swift.stride(from: 0, to: n, by: chunk) {
+                  let b = min(chunk, n - i0)
+                  let ld = b * plane
+                  let c = cp.baseAddress! + i0 * k * plane
+                  // gY of the chunk as [Cout, b·P]: one image's NCHW block already is.
+                  let gyc: UnsafePointer<Float>
+                  if b == 1 {
+                    gyc = op.baseAddress! + i0 * cout * plane
+                  } else {
+                    let dst = gp.baseAddress!
+                    for i in 0..<b {
+                      for ch in 0..<cout {
+                        Vectorized.copy(
+                          op.baseAddress! + ((i0 + i) * cout + ch) * plane,
+                          to: dst + ch * ld + i * plane, count: plane)
+                      }
+                    }
+                    gyc = UnsafePointer(dst)
+                  }
+                  BLAS.sgemm(
+                    transA: false, transB: true, m: cout, n: k, k: ld, alpha: 1,
+                    a: gyc, lda: ld, b: c, ldb: ld, beta: 1, c: gwp.baseAddress!, ldc: k)
+                  guard computeInput else { continue }
+                  // The chunk's columns are no longer needed: reuse them for gradCols = Wᵀ · gY.
+                  BLAS.sgemm(
+                    transA: true, transB: false, m: k, n: ld, k: cout, alpha: 1,
+                    a: wp.baseAddress!, lda: k, b: gyc, ldb: ld, beta: 0, c: c, ldc: ld)
+                  for i in 0..<b {
+                    Im2col.col2im(
+                      consuming: c + i * plane, ld: ld, geometry: g,
+                      addingInto: xp.baseAddress! + (i0 + i) * g.imageSize)
+                  }
+                }
+              }
+            }
           }
         }
       }
@@ -203,7 +240,7 @@ public final class Conv2d: Module {
     cachedInputShape = nil
     self.cols = cols
     self.scratch = gy
-    return gradInput
+    return computesInputGradient ? gradInput : Tensor(zeros: inputShape)
   }
 
   /// Takes `storage` out (leaving it empty, so the returned array is uniquely referenced) with at

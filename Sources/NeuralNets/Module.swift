@@ -143,9 +143,13 @@ public final class ReLU: Module {
   public var parameters: [Parameter] { [] }
 
   public func forward(_ x: Tensor, training: Bool) -> Tensor {
-    var y = x
-    y.data.withUnsafeMutableBufferPointer { p in
-      for i in 0..<p.count { p[i] = p[i] > 0 ? p[i] : 0 }  // a select (vectorises); NaN → 0
+    // A fresh output in one pass (the input is shared with the caller, so changing it in place
+    // would copy it first); NaN → 0.
+    let y = Tensor(shape: x.shape) { yp in
+      x.data.withUnsafeBufferPointer { xp in
+        guard let src = xp.baseAddress, let dst = yp.baseAddress else { return }
+        Vectorized.relu(src, into: dst, count: xp.count)
+      }
     }
     cachedOutput = y
     return y
@@ -157,13 +161,16 @@ public final class ReLU: Module {
     }
     precondition(
       gradOutput.shape == y.shape, "ReLU.backward: shape \(gradOutput.shape) != \(y.shape)")
-    var g = gradOutput
-    g.data.withUnsafeMutableBufferPointer { gp in
-      y.data.withUnsafeBufferPointer { yp in
-        for i in 0..<gp.count { gp[i] = yp[i] > 0 ? gp[i] : 0 }
+    return Tensor(shape: y.shape) { dp in
+      gradOutput.data.withUnsafeBufferPointer { gp in
+        y.data.withUnsafeBufferPointer { yp in
+          guard let g = gp.baseAddress, let yb = yp.baseAddress, let d = dp.baseAddress else {
+            return
+          }
+          Vectorized.reluGradient(g, output: yb, into: d, count: gp.count)
+        }
       }
     }
-    return g
   }
 }
 

@@ -36,6 +36,10 @@ public final class MaxPool2d: Module {
             let src = xp.baseAddress! + pl * h * w
             let dst = yp.baseAddress! + pl * oh * ow
             let idx = ap.baseAddress! + pl * oh * ow
+            if k == 2 && s == 2 {
+              Self.pool2x2(src, width: w, outHeight: oh, outWidth: ow, into: dst, argmax: idx)
+              continue
+            }
             for oy in 0..<oh {
               for ox in 0..<ow {
                 var best = (oy * s) * w + ox * s
@@ -61,6 +65,107 @@ public final class MaxPool2d: Module {
     }
     argmax = arg
     return y
+  }
+
+  /// The 2x2, stride-2 case of `forward` for one plane, unrolled (the same tie and NaN rules:
+  /// the window is scanned in row-major order, a strictly greater value or the first NaN wins).
+  @inline(__always)
+  static func pool2x2(
+    _ src: UnsafePointer<Float>, width w: Int, outHeight oh: Int, outWidth ow: Int,
+    into dst: UnsafeMutablePointer<Float>, argmax idx: UnsafeMutablePointer<Int32>
+  ) {
+    @inline(__always) func wins(_ v: Float, over best: Float) -> Bool {
+      v > best || (v.isNaN && !best.isNaN)
+    }
+    // Lane j of a vector handles output column ox + j: branch-free selects (the position of the
+    // maximum is random, so branches would mispredict about once per window).
+    let lane = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
+    let lane4 = SIMD4<Int32>(0, 2, 4, 6)
+    let width = Int32(truncatingIfNeeded: w)
+    for oy in 0..<oh {
+      let top = 2 &* oy &* w
+      let r0 = src + top
+      let r1 = r0 + w
+      let d = dst + oy &* ow
+      let a = idx + oy &* ow
+      // Vectors of 8 (or 4) windows; a last partial vector is recomputed overlapping the one
+      // before it (same values), so only maps narrower than 4 windows take the scalar loop.
+      @inline(__always) func eight(at ox: Int) {
+        let c = 2 &* ox
+        let row0 = UnsafeRawPointer(r0 + c).loadUnaligned(as: SIMD16<Float>.self)
+        let row1 = UnsafeRawPointer(r1 + c).loadUnaligned(as: SIMD16<Float>.self)
+        var best = row0.evenHalf
+        var offset = SIMD8<Int32>(repeating: 0)
+        @inline(__always) func take(_ v: SIMD8<Float>, _ o: Int32) {
+          let m = (v .> best) .| ((v .!= v) .& (best .== best))
+          best.replace(with: v, where: m)
+          offset.replace(with: o, where: m)
+        }
+        take(row0.oddHalf, 1)
+        take(row1.evenHalf, width)
+        take(row1.oddHalf, width &+ 1)
+        UnsafeMutableRawPointer(d + ox).storeBytes(of: best, as: SIMD8<Float>.self)
+        let at = SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: top &+ c)) &+ lane &+ offset
+        UnsafeMutableRawPointer(a + ox).storeBytes(of: at, as: SIMD8<Int32>.self)
+      }
+      @inline(__always) func four(at ox: Int) {
+        let c = 2 &* ox
+        let row0 = UnsafeRawPointer(r0 + c).loadUnaligned(as: SIMD8<Float>.self)
+        let row1 = UnsafeRawPointer(r1 + c).loadUnaligned(as: SIMD8<Float>.self)
+        var best = row0.evenHalf
+        var offset = SIMD4<Int32>(repeating: 0)
+        @inline(__always) func take(_ v: SIMD4<Float>, _ o: Int32) {
+          let m = (v .> best) .| ((v .!= v) .& (best .== best))
+          best.replace(with: v, where: m)
+          offset.replace(with: o, where: m)
+        }
+        take(row0.oddHalf, 1)
+        take(row1.evenHalf, width)
+        take(row1.oddHalf, width &+ 1)
+        UnsafeMutableRawPointer(d + ox).storeBytes(of: best, as: SIMD4<Float>.self)
+        let at =
+          SIMD4<Int32>(repeating: Int32(truncatingIfNeeded: top &+ c)) &+ lane4 &+ offset
+        UnsafeMutableRawPointer(a + ox).storeBytes(of: at, as: SIMD4<Int32>.self)
+      }
+      if ow >= 8 {
+        var ox = 0
+        while ox &+ 8 <= ow {
+          eight(at: ox)
+          ox &+= 8
+        }
+        if ox < ow { eight(at: ow &- 8) }
+        continue
+      }
+      if ow >= 4 {
+        four(at: 0)
+        if ow > 4 { four(at: ow &- 4) }
+        continue
+      }
+      var ox = 0
+      while ox < ow {
+        let c = 2 &* ox
+        var best = r0[c]
+        var at = top &+ c
+        let v1 = r0[c &+ 1]
+        if wins(v1, over: best) {
+          best = v1
+          at = top &+ c &+ 1
+        }
+        let v2 = r1[c]
+        if wins(v2, over: best) {
+          best = v2
+          at = top &+ w &+ c
+        }
+        let v3 = r1[c &+ 1]
+        if wins(v3, over: best) {
+          best = v3
+          at = top &+ w &+ c &+ 1
+        }
+        d[ox] = best
+        a[ox] = Int32(truncatingIfNeeded: at)
+        ox &+= 1
+      }
+    }
   }
 
   public func backward(_ gradOutput: Tensor) -> Tensor {

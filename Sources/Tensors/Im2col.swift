@@ -44,6 +44,32 @@ public struct ConvGeometry: Sendable, Equatable {
   /// Elements of one input image, `channels · height · width`.
   public var imageSize: Int { channels * height * width }
 
+  /// Calls `body` with `validRange` of every kernel row `i` (output rows) and kernel column `j`
+  /// (output columns), computed once per call instead of once per channel (each costs two
+  /// integer divisions, which add up over `C·kh·kw` rows per image).
+  @inline(__always)
+  func withValidRanges<R>(
+    _ body: (UnsafeMutableBufferPointer<Range<Int>>, UnsafeMutableBufferPointer<Range<Int>>) -> R
+  ) -> R {
+    withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: kernelH + kernelW) { buffer in
+      for i in 0..<kernelH {
+        buffer.initializeElement(
+          at: i,
+          to: ConvGeometry.validRange(
+            offset: i, pad: padH, stride: strideH, extent: height, count: outHeight))
+      }
+      for j in 0..<kernelW {
+        buffer.initializeElement(
+          at: kernelH + j,
+          to: ConvGeometry.validRange(
+            offset: j, pad: padW, stride: strideW, extent: width, count: outWidth))
+      }
+      return body(
+        UnsafeMutableBufferPointer(rebasing: buffer[0..<kernelH]),
+        UnsafeMutableBufferPointer(rebasing: buffer[kernelH...]))
+    }
+  }
+
   /// The output positions `o` (in `0..<count`) whose input coordinate `o·stride − pad + offset`
   /// lies in `0..<extent`.
   @inline(__always)
@@ -82,38 +108,109 @@ public enum Im2col {
     let sh = g.strideH
     let sw = g.strideW
     let w = g.width
-    for c in 0..<g.channels {
-      let plane = image + c * g.height * w
-      for i in 0..<g.kernelH {
-        let rows = ConvGeometry.validRange(
-          offset: i, pad: g.padH, stride: sh, extent: g.height, count: oh)
-        for j in 0..<g.kernelW {
-          let row = cols + ((c * g.kernelH + i) * g.kernelW + j) * ld
-          let colsRange = ConvGeometry.validRange(
-            offset: j, pad: g.padW, stride: sw, extent: w, count: ow)
-          let (lo, hi) = (colsRange.lowerBound, colsRange.upperBound)
-          if rows.lowerBound > 0 { row.update(repeating: 0, count: rows.lowerBound * ow) }
-          if rows.upperBound < oh {
-            (row + rows.upperBound * ow).update(repeating: 0, count: (oh - rows.upperBound) * ow)
-          }
-          for y in rows {
-            let dst = row + y * ow
+    g.withValidRanges { rowRanges, colRanges in
+      for c in 0..<g.channels {
+        let plane = image + c * g.height * w
+        for i in 0..<g.kernelH {
+          let rows = rowRanges[i]
+          for j in 0..<g.kernelW {
+            let row = cols + ((c * g.kernelH + i) * g.kernelW + j) * ld
+            let colsRange = colRanges[j]
+            let (lo, hi) = (colsRange.lowerBound, colsRange.upperBound)
+            if rows.lowerBound > 0 { Vectorized.zero(row, count: rows.lowerBound * ow) }
+            if rows.upperBound < oh {
+              Vectorized.zero(row + rows.upperBound * ow, count: (oh - rows.upperBound) * ow)
+            }
             guard lo < hi else {
-              dst.update(repeating: 0, count: ow)
+              Vectorized.zero(row + rows.lowerBound * ow, count: rows.count * ow)
               continue
             }
-            let src = UnsafePointer(plane + (y * sh - g.padH + i) * w - g.padW + j)
-            if lo > 0 { dst.update(repeating: 0, count: lo) }
-            if sw == 1 {
-              (dst + lo).update(from: src + lo, count: hi - lo)
-            } else {
-              var x = lo
-              while x < hi {
-                dst[x] = src[x &* sw]
-                x &+= 1
+            if sh == 1 && sw == 1 && ow == w && !rows.isEmpty {
+              // "Same" geometry: the row is the plane shifted by `shift` floats, so the valid part
+              // is one contiguous copy; the columns a row shift wraps into (x < lo, x >= hi) are
+              // then set to 0.
+              let shift = (i - g.padH) * w + (j - g.padW)
+              let first = rows.lowerBound * ow + lo
+              let end = (rows.upperBound - 1) * ow + hi
+              Vectorized.copy(
+                UnsafePointer(plane + first + shift), to: row + first, count: end - first)
+              for y in rows {
+                if lo == 1 {
+                  row[y * ow] = 0
+                } else if lo > 0 {
+                  Vectorized.zero(row + y * ow, count: lo)
+                }
+                if hi == ow - 1 {
+                  row[y * ow + hi] = 0
+                } else if hi < ow {
+                  Vectorized.zero(row + y * ow + hi, count: ow - hi)
+                }
+              }
+              continue
+            }
+            for y in rows {
+              let dst = row + y * ow
+              let src = UnsafePointer(plane + (y * sh - g.padH + i) * w - g.padW + j)
+              if lo > 0 { Vectorized.zero(dst, count: lo) }
+              if sw == 1 {
+                Vectorized.copy(src + lo, to: dst + lo, count: hi - lo)
+              } else {
+                var x = lo
+                while x < hi {
+                  dst[x] = src[x &* sw]
+                  x &+= 1
+                }
+              }
+              if hi < ow { Vectorized.zero(dst + hi, count: ow - hi) }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// `col2im` for a column matrix that is no longer needed: the same sums, faster for "same"
+  /// convolutions (stride 1, output width = input width), whose rows it adds to the image as one
+  /// contiguous run each after zeroing the entries that fell on the padding — so those entries of
+  /// `cols` are overwritten with 0 (the others are left alone).
+  public static func col2im(
+    consuming cols: UnsafeMutablePointer<Float>, ld: Int, geometry g: ConvGeometry,
+    addingInto image: UnsafeMutablePointer<Float>
+  ) {
+    let ow = g.outWidth
+    let w = g.width
+    guard g.strideH == 1 && g.strideW == 1 && ow == w else {
+      col2im(UnsafePointer(cols), ld: ld, geometry: g, addingInto: image)
+      return
+    }
+    precondition(ld >= g.outPlane, "col2im: ld \(ld) < \(g.outPlane)")
+    g.withValidRanges { rowRanges, colRanges in
+      for c in 0..<g.channels {
+        let plane = image + c * g.height * w
+        for i in 0..<g.kernelH {
+          let rows = rowRanges[i]
+          if rows.isEmpty { continue }
+          for j in 0..<g.kernelW {
+            let row = cols + ((c * g.kernelH + i) * g.kernelW + j) * ld
+            let colsRange = colRanges[j]
+            if colsRange.isEmpty { continue }
+            let (lo, hi) = (colsRange.lowerBound, colsRange.upperBound)
+            for y in rows {
+              if lo == 1 {
+                row[y * ow] = 0
+              } else if lo > 0 {
+                Vectorized.zero(row + y * ow, count: lo)
+              }
+              if hi == ow - 1 {
+                row[y * ow + hi] = 0
+              } else if hi < ow {
+                Vectorized.zero(row + y * ow + hi, count: ow - hi)
               }
             }
-            if hi < ow { (dst + hi).update(repeating: 0, count: ow - hi) }
+            let shift = (i - g.padH) * w + (j - g.padW)
+            let first = rows.lowerBound * ow + lo
+            let end = (rows.upperBound - 1) * ow + hi
+            addInPlace(plane + first + shift, row + first, count: end - first)
           }
         }
       }
@@ -128,32 +225,31 @@ public enum Im2col {
     addingInto image: UnsafeMutablePointer<Float>
   ) {
     precondition(ld >= g.outPlane, "col2im: ld \(ld) < \(g.outPlane)")
-    let oh = g.outHeight
     let ow = g.outWidth
     let sh = g.strideH
     let sw = g.strideW
     let w = g.width
-    for c in 0..<g.channels {
-      let plane = image + c * g.height * w
-      for i in 0..<g.kernelH {
-        let rows = ConvGeometry.validRange(
-          offset: i, pad: g.padH, stride: sh, extent: g.height, count: oh)
-        for j in 0..<g.kernelW {
-          let row = cols + ((c * g.kernelH + i) * g.kernelW + j) * ld
-          let colsRange = ConvGeometry.validRange(
-            offset: j, pad: g.padW, stride: sw, extent: w, count: ow)
-          if colsRange.isEmpty { continue }
-          let (lo, hi) = (colsRange.lowerBound, colsRange.upperBound)
-          for y in rows {
-            let src = row + y * ow
-            let dst = plane + (y * sh - g.padH + i) * w - g.padW + j
-            if sw == 1 {
-              addInPlace(dst + lo, src + lo, count: hi - lo)
-            } else {
-              var x = lo
-              while x < hi {
-                dst[x &* sw] += src[x]
-                x &+= 1
+    g.withValidRanges { rowRanges, colRanges in
+      for c in 0..<g.channels {
+        let plane = image + c * g.height * w
+        for i in 0..<g.kernelH {
+          let rows = rowRanges[i]
+          for j in 0..<g.kernelW {
+            let row = cols + ((c * g.kernelH + i) * g.kernelW + j) * ld
+            let colsRange = colRanges[j]
+            if colsRange.isEmpty { continue }
+            let (lo, hi) = (colsRange.lowerBound, colsRange.upperBound)
+            for y in rows {
+              let src = row + y * ow
+              let dst = plane + (y * sh - g.padH + i) * w - g.padW + j
+              if sw == 1 {
+                addInPlace(dst + lo, src + lo, count: hi - lo)
+              } else {
+                var x = lo
+                while x < hi {
+                  dst[x &* sw] += src[x]
+                  x &+= 1
+                }
               }
             }
           }

@@ -19,7 +19,7 @@ struct Blkrew: ParsableCommand {
     subcommands: [
       Sweep.self, Suite.self, Train.self, Prune.self, Report.self, Compare.self, Reproduce.self,
       Doctor.self, Bench.self, TrialChild.self,
-      ShardChild.self,
+      ShardChild.self, BenchTrainChild.self,
     ])
 }
 
@@ -290,6 +290,27 @@ struct Train: ParsableCommand {
             .utf8))
       if json { print(String(decoding: try RecordCoding.encoder().encode(summary), as: UTF8.self)) }
       print(summary.checkpoint)
+    }
+  }
+}
+
+// MARK: - Benchmark children
+
+/// One measurement of `bench train-speed` in a fresh process (so OPENBLAS_CORETYPE and
+/// OPENBLAS_NUM_THREADS apply); the arguments and the JSON it prints are `TrainStepProbe`'s.
+struct BenchTrainChild: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "_bench-train", abstract: "One train-speed measurement (internal).",
+    shouldDisplay: false)
+  @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
+
+  func run() throws {
+    _ = ChildProcessHooks.dieWithParent()
+    do {
+      print(try TrainStepProbe.main(arguments))
+    } catch {
+      FileHandle.standardError.write(Data("blkrew: error: \(error)\n".utf8))
+      throw ExitCode(64)
     }
   }
 }
