@@ -129,7 +129,7 @@ public struct AABenchmark: Benchmark {
         name: "noise_floor_min_effect", value: noise.minEffect, unit: "fraction",
         direction: .lowerIsBetter,
         note:
-          "3 * sqrt(2) * robust CV (1.4826 MAD / median) of the medians of 7 calibration processes (dense 256x256 GEMV)"
+          "max(1%, 3 * sqrt(2) * sd/mean, widest pair ratio - 1) of the medians of \(noise.runMedians.count) calibration processes (dense 256x256 GEMV)"
       ),
       BenchFigure(
         name: "false_difference_rate_sample_level", value: fpSample, unit: "fraction of pairs",
