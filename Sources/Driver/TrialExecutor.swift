@@ -148,6 +148,7 @@ public struct TrialExecutor {
     record.phases = trained.phases
     record.kept = trained.layers.map(\.kept)
     record.accuracy = trained.testAccuracy
+    record.testCount = DataLoading.testCount(data)
     record.valAccuracy = trained.valAccuracy
     record.bitsPerCharacter = trained.testBitsPerCharacter
     record.valBitsPerCharacter = trained.valBitsPerCharacter
@@ -452,6 +453,15 @@ public enum DataLoading {
     try ModelZoo.load(
       config.dataset, train: config.subset.train, validation: config.subset.val,
       test: config.subset.test, seed: UInt64(config.seed))
+  }
+
+  /// Test items of a classification task (nil for a language model).
+  public static func testCount(_ data: TaskData) -> Int? {
+    switch data {
+    case .images(_, _, let te, _): te.count
+    case .sequences(_, _, let te, _): te.count
+    case .characters: nil
+    }
   }
 
   /// "20000 train, 2000 validation, 10000 test images" and the like, for the trial log.

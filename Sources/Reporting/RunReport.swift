@@ -143,7 +143,8 @@ public struct RunReport {
         + "bootstrap bounds. A model speedup vs dense is stated only when the two intervals do not "
         + "overlap and the medians differ by more than this machine's noise floor between runner "
         + "processes; otherwise it reads `≈1x (n.s.)`. "
-        + "Trials on the Pareto front of (test accuracy ↑, latency ↓) are marked ★.")
+        + "Trials on the Pareto front of (test accuracy ↑, latency ↓) are marked ★. The test "
+        + "accuracy's 95% interval is the Wilson score interval over the test items.")
 
     doc.heading("Trials")
     let done = trials.filter { $0.status == .ok }.count
@@ -174,6 +175,7 @@ public struct RunReport {
         "\(t.config.seed)",
         t.status.rawValue,
         fmtPct(t.accuracy),
+        t.accuracyCI.map { String(format: "%.4f – %.4f", $0.low, $0.high) } ?? "",
         fmtPct(t.accuracyAfterPrune),
         fmtPct(t.valAccuracy),
         fmtTime(t.latencySeconds),
@@ -187,11 +189,11 @@ public struct RunReport {
     doc.table(
       [
         "front", "trial", "block", "rate", "achieved rate (pruned layers)", "seed", "status",
-        "test acc", "acc after prune", "val acc",
+        "test acc", "test acc 95% CI", "acc after prune", "val acc",
         "latency", "latency 95% CI", "pruned layers' latency", "speedup vs dense", "weights size",
         "reason",
       ],
-      rows, alignRight: [3, 4, 7, 8, 9, 10, 11, 12, 13, 14])
+      rows, alignRight: [3, 4, 7, 8, 9, 10, 11, 12, 13, 14, 15])
     if rendering != nil {
       if let why = rendering?.skippedReason {
         doc.paragraph("**Plots skipped.** " + why)

@@ -358,6 +358,8 @@ public struct TrialRecord: Codable, Sendable {
   /// Final test accuracy (fraction); nil unless ok.
   public var accuracy: Double?
   public var valAccuracy: Double?
+  /// Test items the accuracy is measured on (for its confidence interval).
+  public var testCount: Int? = nil
   /// Final test and validation bits per character of a language model (nil otherwise).
   public var bitsPerCharacter: Double? = nil
   public var valBitsPerCharacter: Double? = nil
@@ -399,8 +401,20 @@ public struct TrialRecord: Codable, Sendable {
     case timing
     case normHistograms = "norm_histograms"
     case compression
+    case testCount = "test_count"
     case bitsPerCharacter = "bits_per_character"
     case valBitsPerCharacter = "val_bits_per_character"
+  }
+
+  /// The 95% Wilson score interval of the test accuracy (a binomial proportion over
+  /// `testCount` items), when both are known.
+  public var accuracyCI: (low: Double, high: Double)? {
+    guard let p = accuracy, let n = testCount, n > 0 else { return nil }
+    let z = 1.959963984540054
+    let nn = Double(n)
+    let center = (p + z * z / (2 * nn)) / (1 + z * z / nn)
+    let half = z / (1 + z * z / nn) * (p * (1 - p) / nn + z * z / (4 * nn * nn)).squareRoot()
+    return (max(0, center - half), min(1, center + half))
   }
 
   /// Accuracy right after the hard prune (before retraining), when recorded.

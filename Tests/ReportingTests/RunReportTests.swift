@@ -114,3 +114,22 @@ import TuningSchema
     #expect(meanSD([], format: "%.1f") == "")
   }
 }
+
+@Suite struct AccuracyIntervalTests {
+  @Test func wilsonScoreInterval() throws {
+    var t = RunReportSpeedupTests().trial(.dense, id: "d", variant: "v", median: 1e-6, ci: 0.01)
+    t.accuracy = 0.5
+    t.testCount = 100
+    // Wilson 95% for 50/100: 0.4038 - 0.5962.
+    let ci = try #require(t.accuracyCI)
+    #expect(abs(ci.low - 0.40383) < 1e-4 && abs(ci.high - 0.59617) < 1e-4)
+    t.accuracy = 1
+    #expect(t.accuracyCI!.high == 1 && t.accuracyCI!.low > 0.96)
+    t.testCount = nil
+    #expect(t.accuracyCI == nil)
+    t.testCount = 10000
+    t.accuracy = 0.8617
+    let r = RunReport(manifest: RunReportSpeedupTests().manifest(), trials: [t])
+    #expect(r.document().markdown().contains("0.8548 – 0.8683"))
+  }
+}
