@@ -338,26 +338,37 @@ public enum KernelGenerator {
       }
       c.line("macs += (long long)(e1 - e0) * \(heightName) * BLK_N;")
     }
+    blockRowsKernel(&c, br: br, fullRows: fullRows, tailRows: tailRows) {
+      rowBlock(&$0, height: $1, heightName: $2)
+    }
+  }
+
+  /// The block-column defines, packed struct, `blk_pack` and `blk_free` (values of a kept column
+  /// `brp` floats apart), for the layer of `w`.
+  /// `blk_kernel` of a block format: the full block rows in a loop, then the edge block row, each
+  /// emitted by `rowBlock` (height, and the macro naming it); returns the MACs done.
+  static func blockRowsKernel(
+    _ c: inout CWriter, br: Int, fullRows: Int, tailRows: Int,
+    rowBlock: (inout CWriter, Int, String) -> Void
+  ) {
     c.open("long long blk_kernel(const void *packed, const float *restrict X, float *restrict Y) {")
     c.line("const blk_packed_t *p = packed;")
     c.line("long long macs = 0;")
     if fullRows > 0 {
       c.open("for (int rb = 0; rb < BLK_FULL_ROWS; rb++) {")
-      rowBlock(&c, height: br, heightName: "BLK_BR")
+      rowBlock(&c, br, "BLK_BR")
       c.close()
     }
     if tailRows > 0 {
       c.open("{")
       c.line("const int rb = BLK_FULL_ROWS;")
-      rowBlock(&c, height: tailRows, heightName: "BLK_BR_TAIL")
+      rowBlock(&c, tailRows, "BLK_BR_TAIL")
       c.close()
     }
     c.line("return macs;")
     c.close()
   }
 
-  /// The block-column defines, packed struct, `blk_pack` and `blk_free` (values of a kept column
-  /// `brp` floats apart), for the layer of `w`.
   static func blockColumnPack(_ c: inout CWriter, _ w: Workload, br: Int, bc: Int, brp: Int) {
     let nbr = (w.rows + br - 1) / br
     let nbc = (w.cols + bc - 1) / bc

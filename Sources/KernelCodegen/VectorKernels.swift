@@ -445,22 +445,9 @@ extension KernelGenerator {
       }
       c.line("macs += (long long)(e1 - e0) * \(heightName) * BLK_N;")
     }
-    c.open("long long blk_kernel(const void *packed, const float *restrict X, float *restrict Y) {")
-    c.line("const blk_packed_t *p = packed;")
-    c.line("long long macs = 0;")
-    if fullRows > 0 {
-      c.open("for (int rb = 0; rb < BLK_FULL_ROWS; rb++) {")
-      rowBlock(&c, height: br, heightName: "BLK_BR")
-      c.close()
+    blockRowsKernel(&c, br: br, fullRows: fullRows, tailRows: tailRows) {
+      rowBlock(&$0, height: $1, heightName: $2)
     }
-    if tailRows > 0 {
-      c.open("{")
-      c.line("const int rb = BLK_FULL_ROWS;")
-      rowBlock(&c, height: tailRows, heightName: "BLK_BR_TAIL")
-      c.close()
-    }
-    c.line("return macs;")
-    c.close()
   }
 
   private static func csr(_ c: inout CWriter, _ v: KernelVariant) {
