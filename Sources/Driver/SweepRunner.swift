@@ -59,6 +59,12 @@ public struct SweepRunner {
     }
   }
 
+  /// The plan of `suite` in `run`: reads the run's records only when halving needs them (a grid
+  /// or random plan does not depend on them, and every trial child asks for its plan).
+  static func plan(_ suite: SweepSpec, in run: RunDirectory) -> [TrialConfig] {
+    suite.search.strategy == .halving ? plan(suite, records: records(run)) : plan(suite)
+  }
+
   static func records(_ run: RunDirectory) -> [String: TrialRecord] {
     Dictionary(run.trials().map { ($0.trialID, $0) }, uniquingKeysWith: { a, _ in a })
   }
@@ -251,7 +257,7 @@ public struct SweepStatus: Encodable, Sendable {
     let run = RunDirectory(path: runPath)
     let manifest: RunManifest
     do { manifest = try run.readManifest() } catch { throw DriverError.badData("\(error)") }
-    let planned = SweepRunner.plan(manifest.suite, records: SweepRunner.records(run))
+    let planned = SweepRunner.plan(manifest.suite, in: run)
     var counts: [String: Int] = ["pending": 0, "running": 0]
     var running: [[String: String]] = []
     for t in planned {

@@ -49,7 +49,7 @@ public struct TrialExecutor {
   public func execute() throws {
     let manifest = try run.readManifest()
     let suite = manifest.suite
-    let plan = SweepRunner.plan(suite, records: SweepRunner.records(run))
+    let plan = SweepRunner.plan(suite, in: run)
     guard let config = plan.first(where: { $0.id == trialID }) else {
       throw DriverError.usage("\(run.path): no trial \(trialID) in this run's suite")
     }

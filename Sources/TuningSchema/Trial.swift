@@ -172,8 +172,6 @@ public struct KeptCount: Codable, Hashable, Sendable {
   /// Multiply-adds per sample, dense and after pruning (`positions` × weights).
   public var denseMACs: Int? { positions.map { $0 * total } }
   public var keptMACs: Int? { positions.map { $0 * kept } }
-  /// FLOP reduction `dense MACs / kept MACs` (equals `rate` per layer; differs across a model).
-  public var flopReduction: Double { rate }
 
   enum CodingKeys: String, CodingKey {
     case layer, rows, cols, total, kept, target, pruned, positions
