@@ -30,13 +30,24 @@ public struct SweepRunner {
     self.fresh = fresh
   }
 
-  /// Loads and validates the suite, mapping problems to exit codes (66 no file, 64 invalid).
-  public static func loadSuite(_ path: String) throws -> SweepSpec {
+  /// Loads and validates the suite, mapping problems to exit codes (66 no file, 64 invalid). The
+  /// message is the first error's line, saying how many more there are; with `everyError`, one
+  /// line per error (for `suite validate`).
+  public static func loadSuite(_ path: String, everyError: Bool = false) throws -> SweepSpec {
     guard FileManager.default.fileExists(atPath: path) else { throw DriverError.noInput(path) }
     do {
       return try SuiteLoader.load(path: path)
     } catch let e as SuiteError {
-      throw DriverError.usage(e.description)
+      if everyError {
+        throw DriverError.usage(
+          e.all.map(\.description).joined(separator: "\nblkrew: error: "))
+      }
+      let more = e.others.count
+      throw DriverError.usage(
+        e.description
+          + (more == 0
+            ? ""
+            : " (and \(more) more error\(more == 1 ? "" : "s"): blkrew suite validate \(path))"))
     }
   }
 

@@ -11,10 +11,42 @@ public struct SuiteError: Error, CustomStringConvertible, Sendable {
     self.line = line
     self.message = message
   }
+  /// Further errors of the same suite (`suite validate` lists them all; `description` is the
+  /// first alone, one line).
+  public var others: [SuiteError] = []
   public var description: String {
     if let line { return "\(file):\(line): \(message)" }
     return "\(file): \(message)"
   }
+  /// This error and the others, in file order.
+  public var all: [SuiteError] { [self] + others }
+}
+
+/// The errors found so far while reading one suite (shared by the parsers of its files).
+final class SuiteProblems: @unchecked Sendable {
+  private(set) var items: [SuiteError] = []
+  func add(_ e: SuiteError) {
+    if !items.contains(where: { $0.description == e.description }) { items.append(e) }
+  }
+  /// Throws the first error with the rest as its `others`, sorted by file and line.
+  func throwIfAny() throws {
+    guard !items.isEmpty else { return }
+    let sorted = items.enumerated().sorted { a, b in
+      (a.element.file, a.element.line ?? 0, a.offset) < (
+        b.element.file, b.element.line ?? 0, b.offset
+      )
+    }.map(\.element)
+    var first = sorted[0]
+    first.others = Array(sorted.dropFirst())
+    throw first
+  }
+}
+
+/// Where a node of a merged suite came from: the file it was read from (its mark's line is in
+/// that file).
+struct NodeOrigin {
+  var node: Node
+  var file: String
 }
 
 /// Models and datasets this build of blkrew can train (names from DESIGN.md section 9).
@@ -55,20 +87,27 @@ public enum SuiteLoader {
   /// are replaced, not concatenated. Every file is checked on its own first, so an error in a
   /// fragment names the fragment and its line.
   public static func load(path: String) throws -> SweepSpec {
-    let (root, included) = try tree(path: path, chain: [])
-    var p = Parser(file: path)
+    let problems = SuiteProblems()
+    var origins: [NodeOrigin] = []
+    let (root, included) = try tree(path: path, chain: [], problems: problems, origins: &origins)
+    var p = Parser(file: path, problems: problems)
     if included {
       // Keys and types were checked per file; what remains (required keys, cross-key rules) is
-      // about the merged suite, whose lines come from several files.
-      p.lineless = true
+      // about the merged suite, whose nodes are traced back to the file (and line) they came from.
+      p.origins = origins
     }
-    return try p.suite(root)
+    let spec = try p.suite(root)
+    try problems.throwIfAny()
+    return spec
   }
 
   public static func parse(_ text: String, file: String) throws -> SweepSpec {
     let root = try compose(text, file: file)
-    var p = Parser(file: file)
-    return try p.suite(root)
+    let problems = SuiteProblems()
+    var p = Parser(file: file, problems: problems)
+    let spec = try p.suite(root)
+    try problems.throwIfAny()
+    return spec
   }
 
   static func compose(_ text: String, file: String) throws -> Node {
@@ -84,7 +123,9 @@ public enum SuiteLoader {
   }
 
   /// The node tree of `path` with its includes merged in; true when it had includes.
-  static func tree(path: String, chain: [String]) throws -> (Node, Bool) {
+  static func tree(
+    path: String, chain: [String], problems: SuiteProblems, origins: inout [NodeOrigin]
+  ) throws -> (Node, Bool) {
     guard FileManager.default.fileExists(atPath: path) else {
       throw SuiteError(
         file: chain.last ?? path, line: nil,
@@ -101,6 +142,7 @@ public enum SuiteLoader {
     }
     let node = try compose(String(decoding: data, as: UTF8.self), file: path)
     guard case .mapping(let mapping) = node, let includeNode = mapping["include"] else {
+      collectOrigins(node, file: path, into: &origins)
       return (node, false)
     }
     var paths: [String] = []
@@ -116,20 +158,38 @@ public enum SuiteLoader {
     }
     let own = Node.mapping(Node.Mapping(mapping.filter { $0.key.string != "include" }))
     // This file's own keys and values, checked without requiring the keys it may inherit.
-    var partial = Parser(file: path)
+    var partial = Parser(file: path, problems: problems)
     partial.partial = true
     _ = try partial.suite(own)
     let dir = (path as NSString).deletingLastPathComponent
     var merged = Node.mapping(Node.Mapping([]))
     for inc in paths {
       let incPath = inc.hasPrefix("/") ? inc : (dir.isEmpty ? inc : "\(dir)/\(inc)")
-      let (incNode, _) = try tree(path: incPath, chain: chain + [canonical])
-      var fragment = Parser(file: incPath)
+      let (incNode, _) = try tree(
+        path: incPath, chain: chain + [canonical], problems: problems, origins: &origins)
+      var fragment = Parser(file: incPath, problems: problems)
       fragment.partial = true
       _ = try fragment.suite(incNode)
       merged = merge(merged, incNode)
     }
+    // After the includes: where two files have a node at the same place, this file's wins.
+    collectOrigins(own, file: path, into: &origins)
     return (merge(merged, own), true)
+  }
+
+  /// Every node of `node`'s tree, with `file`.
+  static func collectOrigins(_ node: Node, file: String, into origins: inout [NodeOrigin]) {
+    origins.append(NodeOrigin(node: node, file: file))
+    switch node {
+    case .mapping(let m):
+      for (k, v) in m {
+        origins.append(NodeOrigin(node: k, file: file))
+        collectOrigins(v, file: file, into: &origins)
+      }
+    case .sequence(let seq):
+      for item in seq { collectOrigins(item, file: file, into: &origins) }
+    default: break
+    }
   }
 
   /// `overlay` over `base`: mappings merge key by key (recursively), anything else is replaced.
@@ -172,15 +232,50 @@ public enum SuiteLoader {
 
   private struct Parser {
     let file: String
+    /// Every error found, shared with the parsers of the suite's other files: parsing goes on
+    /// after an error (with the key's default) so that `suite validate` can list them all.
+    let problems: SuiteProblems
     /// Checking one file of several: inherited keys may be missing, cross-key rules wait.
     var partial = false
-    /// Checking a merged tree: node lines may belong to other files, so none is given.
-    var lineless = false
+    /// Checking a merged tree: where each node came from (nil: one file).
+    var origins: [NodeOrigin]? = nil
 
-    init(file: String) { self.file = file }
+    init(file: String, problems: SuiteProblems) {
+      self.file = file
+      self.problems = problems
+    }
 
     func fail(_ node: Node?, _ message: String) -> SuiteError {
-      SuiteError(file: file, line: lineless ? nil : node?.mark?.line, message: message)
+      guard let origins else {
+        return SuiteError(file: file, line: node?.mark?.line, message: message)
+      }
+      // A merged node: the file whose node it is (the same value at the same place), else, for a
+      // mapping rebuilt by the merge, the last file with a mapping there (the overriding one).
+      guard let node, let mark = node.mark else {
+        return SuiteError(file: file, line: nil, message: message)
+      }
+      func samePlace(_ o: NodeOrigin) -> Bool {
+        o.node.mark?.line == mark.line && o.node.mark?.column == mark.column
+      }
+      if let o = origins.last(where: { samePlace($0) && $0.node == node }) {
+        return SuiteError(file: o.file, line: mark.line, message: message)
+      }
+      if case .mapping = node,
+        let o = origins.last(where: { o in
+          guard case .mapping = o.node else { return false }
+          return samePlace(o)
+        })
+      {
+        return SuiteError(file: o.file, line: mark.line, message: message)
+      }
+      return SuiteError(file: file, line: nil, message: message)
+    }
+
+    /// Runs `body`, recording a suite error instead of stopping at it.
+    func check(_ body: () throws -> Void) {
+      do { try body() } catch let e as SuiteError { problems.add(e) } catch {
+        problems.add(SuiteError(file: file, line: nil, message: "\(error)"))
+      }
     }
 
     /// The mapping's entries by key, rejecting keys not in `allowed`.
@@ -193,9 +288,12 @@ public enum SuiteLoader {
         guard let name = key.string else { throw fail(key, "\(context): keys must be strings") }
         guard allowed.contains(name) else {
           let prefix = context == "suite" ? "" : "\(context)."
-          throw fail(
-            key,
-            "unknown key '\(prefix)\(name)' (allowed: \(allowed.sorted().joined(separator: ", ")))")
+          problems.add(
+            fail(
+              key,
+              "unknown key '\(prefix)\(name)' (allowed: \(allowed.sorted().joined(separator: ", ")))"
+            ))
+          continue
         }
         out[name] = value
       }
@@ -325,6 +423,7 @@ public enum SuiteLoader {
         "schema_version", "name", "model", "dataset", "subset", "phases", "training", "scheme",
         "regularizer", "blocks", "rates", "keep_dense", "latency", "kernels", "seeds",
         "trial_timeout_s", "search", "methods", "layer_rates", "rate_mode", "width", "init",
+        "objectives", "budget",
       ]
       var e = try entries(root, "suite", allowed: keys)
       let placeholders: [String: Node] = [
@@ -335,115 +434,224 @@ public enum SuiteLoader {
       ]
       for required in ["schema_version", "name", "model", "dataset", "blocks", "rates"]
       where e[required] == nil {
-        guard partial, let stand = placeholders[required] else {
-          throw fail(root, "missing required key '\(required)'")
+        if !partial { problems.add(fail(root, "missing required key '\(required)'")) }
+        e[required] = placeholders[required]
+      }
+      // Each key is checked on its own: an error is recorded and the key keeps its default, so
+      // one pass finds every error.
+      var version = SweepSpec.currentSchemaVersion
+      check {
+        let v = try int(e["schema_version"]!, "schema_version", min: 1)
+        guard v == SweepSpec.currentSchemaVersion else {
+          throw fail(
+            e["schema_version"],
+            "schema_version \(v) is not supported (this blkrew reads \(SweepSpec.currentSchemaVersion))"
+          )
         }
-        e[required] = stand
+        version = v
       }
-      let version = try int(e["schema_version"]!, "schema_version", min: 1)
-      guard version == SweepSpec.currentSchemaVersion else {
-        throw fail(
-          e["schema_version"],
-          "schema_version \(version) is not supported (this blkrew reads \(SweepSpec.currentSchemaVersion))"
-        )
+      var name = "invalid"
+      check {
+        let n = try string(e["name"]!, "name")
+        guard n.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), !n.hasPrefix(".")
+        else {
+          throw fail(e["name"], "'name' may contain only letters, digits, '-', '_' and '.'")
+        }
+        name = n
       }
-      let name = try string(e["name"]!, "name")
-      guard name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }),
-        !name.hasPrefix(".")
-      else {
-        throw fail(e["name"], "'name' may contain only letters, digits, '-', '_' and '.'")
+      var model = Catalog.models[0]
+      var modelOK = false
+      check {
+        let m = try string(e["model"]!, "model")
+        guard Catalog.models.contains(m) else {
+          throw fail(
+            e["model"],
+            "model '\(m)' is unknown (available: \(Catalog.models.joined(separator: ", ")))")
+        }
+        model = m
+        modelOK = true
       }
-      let model = try string(e["model"]!, "model")
-      guard Catalog.models.contains(model) else {
-        throw fail(
-          e["model"],
-          "model '\(model)' is unknown (available: \(Catalog.models.joined(separator: ", ")))")
+      var dataset = Catalog.datasets[0]
+      check {
+        let d = try string(e["dataset"]!, "dataset")
+        guard Catalog.datasets.contains(d) else {
+          throw fail(
+            e["dataset"],
+            "dataset '\(d)' is unknown (available: \(Catalog.datasets.joined(separator: ", ")))"
+          )
+        }
+        dataset = d
+        guard partial || !modelOK || Catalog.datasets(for: model).contains(d) else {
+          throw fail(
+            e["dataset"],
+            "model '\(model)' does not train on '\(d)' (it takes: "
+              + Catalog.datasets(for: model).joined(separator: ", ") + ")")
+        }
       }
-      let dataset = try string(e["dataset"]!, "dataset")
-      guard Catalog.datasets.contains(dataset) else {
-        throw fail(
-          e["dataset"],
-          "dataset '\(dataset)' is unknown (available: \(Catalog.datasets.joined(separator: ", ")))"
-        )
-      }
-      guard partial || Catalog.datasets(for: model).contains(dataset) else {
-        throw fail(
-          e["dataset"],
-          "model '\(model)' does not train on '\(dataset)' (it takes: "
-            + Catalog.datasets(for: model).joined(separator: ", ") + ")")
-      }
-      let blocks = try blockList(e["blocks"]!, "blocks")
-      var rates: [Double] = []
-      for item in try list(e["rates"]!, "rates") {
-        let r = try double(item, "rates", min: 1)
-        rates.append(r)
-      }
+      var blocks = [BlockShape(rows: 1, cols: 1)]
+      check { blocks = try blockList(e["blocks"]!, "blocks") }
+      var rates: [Double] = [1]
+      check { rates = try list(e["rates"]!, "rates").map { try double($0, "rates", min: 1) } }
       var spec = SweepSpec(name: name, model: model, dataset: dataset, blocks: blocks, rates: rates)
       spec.schemaVersion = version
-      if let n = e["scheme"] { spec.scheme = try oneOf(n, "scheme", PruningScheme.self) }
+      if let n = e["scheme"] { check { spec.scheme = try oneOf(n, "scheme", PruningScheme.self) } }
       if let n = e["subset"] {
-        let s = try entries(n, "subset", allowed: ["train", "val", "test"])
-        if let v = s["train"] { spec.subset.train = try int(v, "subset.train", min: 1) }
-        if let v = s["val"] { spec.subset.val = try int(v, "subset.val", min: 1) }
-        if let v = s["test"] { spec.subset.test = try int(v, "subset.test", min: 1) }
+        check {
+          let s = try entries(n, "subset", allowed: ["train", "val", "test"])
+          if let v = s["train"] { check { spec.subset.train = try int(v, "subset.train", min: 1) } }
+          if let v = s["val"] { check { spec.subset.val = try int(v, "subset.val", min: 1) } }
+          if let v = s["test"] { check { spec.subset.test = try int(v, "subset.test", min: 1) } }
+        }
       }
       if let n = e["phases"] {
-        let s = try entries(
-          n, "phases", allowed: ["pretrain_epochs", "reg_epochs", "retrain_epochs"])
-        if let v = s["pretrain_epochs"] {
-          spec.phases.pretrainEpochs = try int(v, "phases.pretrain_epochs", min: 0)
-        }
-        if let v = s["reg_epochs"] {
-          spec.phases.regEpochs = try int(v, "phases.reg_epochs", min: 0)
-        }
-        if let v = s["retrain_epochs"] {
-          spec.phases.retrainEpochs = try int(v, "phases.retrain_epochs", min: 0)
-        }
-      }
-      if let n = e["training"] {
-        let s = try entries(
-          n, "training",
-          allowed: [
-            "batch_size", "learning_rate", "retrain_learning_rate", "momentum", "weight_decay",
-            "optimizer", "schedule", "warmup_steps", "reg_learning_rate",
-          ])
-        if let v = s["reg_learning_rate"] {
-          spec.training.regLearningRate = try double(v, "training.reg_learning_rate", min: 0)
-        }
-        if let v = s["optimizer"] {
-          spec.training.optimizer = try oneOf(
-            v, "training.optimizer", TrainingSpec.OptimizerKind.self)
-        }
-        if let v = s["schedule"] {
-          spec.training.schedule = try oneOf(v, "training.schedule", TrainingSpec.ScheduleKind.self)
-        }
-        if let v = s["warmup_steps"] {
-          spec.training.warmupSteps = try int(v, "training.warmup_steps", min: 0)
-        }
-        if let v = s["batch_size"] {
-          spec.training.batchSize = try int(v, "training.batch_size", min: 1)
-        }
-        if let v = s["learning_rate"] {
-          spec.training.learningRate = try double(
-            v, "training.learning_rate", min: 0, inclusive: false)
-        }
-        if let v = s["retrain_learning_rate"] {
-          spec.training.retrainLearningRate = try double(
-            v, "training.retrain_learning_rate", min: 0, inclusive: false)
-        }
-        if let v = s["momentum"] {
-          spec.training.momentum = try double(v, "training.momentum", min: 0)
-        }
-        if let v = s["weight_decay"] {
-          spec.training.weightDecay = try double(v, "training.weight_decay", min: 0)
+        check {
+          let s = try entries(
+            n, "phases", allowed: ["pretrain_epochs", "reg_epochs", "retrain_epochs"])
+          if let v = s["pretrain_epochs"] {
+            check { spec.phases.pretrainEpochs = try int(v, "phases.pretrain_epochs", min: 0) }
+          }
+          if let v = s["reg_epochs"] {
+            check { spec.phases.regEpochs = try int(v, "phases.reg_epochs", min: 0) }
+          }
+          if let v = s["retrain_epochs"] {
+            check { spec.phases.retrainEpochs = try int(v, "phases.retrain_epochs", min: 0) }
+          }
         }
       }
+      if let n = e["training"] { check { try training(n, into: &spec.training) } }
       if let n = e["regularizer"] {
-        spec.regularizer = try regularizer(n, "regularizer", base: spec.regularizer)
+        check { spec.regularizer = try regularizer(n, "regularizer", base: spec.regularizer) }
       }
       if let n = e["methods"] {
-        var methods: [MethodSpec] = []
-        for (i, item) in try list(n, "methods").enumerated() {
+        check { spec.methods = try methods(n, regularizer: spec.regularizer) }
+      }
+      if let n = e["init"] {
+        check {
+          let given = try string(n, "init")
+          let dir = (file as NSString).deletingLastPathComponent
+          let path = given.hasPrefix("/") || dir.isEmpty ? given : "\(dir)/\(given)"
+          guard let bytes = FileManager.default.contents(atPath: path) else {
+            throw fail(n, "'init': no such file \(path)")
+          }
+          spec.initCheckpoint = InitCheckpoint(
+            path: path, sha256: SHA256.hex(of: [UInt8](bytes)))
+        }
+      }
+      check {
+        guard partial || spec.phases.pretrainEpochs > 0 || spec.initCheckpoint != nil else {
+          throw fail(
+            e["phases"] ?? root, "'phases.pretrain_epochs' may be 0 only with an 'init' checkpoint")
+        }
+      }
+      if let n = e["width"] {
+        check { spec.width = try double(n, "width", min: 0, inclusive: false) }
+      }
+      if let n = e["layer_rates"] {
+        check { spec.layerRates = try numberMap(n, "layer_rates", min: 1) }
+      }
+      if let n = e["rate_mode"] {
+        check {
+          spec.rateMode = try oneOf(n, "rate_mode", RateMode.self)
+          let schemes = [spec.scheme] + (spec.methods ?? []).compactMap(\.scheme)
+          guard partial || spec.rateMode != .global || !schemes.contains(.blockColumnRow) else {
+            throw fail(n, "'rate_mode: global' does not apply to the block-column-row scheme")
+          }
+          guard partial || spec.rateMode != .global || spec.layerRates == nil else {
+            throw fail(n, "'rate_mode: global' and 'layer_rates' exclude each other")
+          }
+        }
+      }
+      if let n = e["keep_dense"] {
+        check {
+          guard case .sequence(let seq) = n else { throw fail(n, "'keep_dense' must be a list") }
+          spec.keepDense = try seq.map { try string($0, "keep_dense") }
+        }
+      }
+      if let n = e["latency"] {
+        check {
+          let s = try entries(n, "latency", allowed: ["batch", "batch_n", "threads"])
+          if let v = s["batch"] {
+            check { spec.latency.batch = try int(v, "latency.batch", min: 1) }
+          }
+          if let v = s["batch_n"] {
+            check { spec.latency.batchN = try int(v, "latency.batch_n", min: 0) }
+          }
+          if let v = s["threads"] {
+            check {
+              spec.latency.threads = try int(v, "latency.threads", min: 1)
+              guard spec.latency.threads == 1 else {
+                throw fail(v, "'latency.threads' > 1 is not implemented yet")
+              }
+            }
+          }
+        }
+      }
+      if let n = e["kernels"] { check { try kernels(n, into: &spec.kernels) } }
+      if let n = e["search"] { check { try search(n, into: &spec.search) } }
+      if let n = e["seeds"] {
+        check { spec.seeds = try list(n, "seeds").map { try int($0, "seeds", min: 0) } }
+      }
+      if let n = e["trial_timeout_s"] {
+        check { spec.trialTimeoutSeconds = try double(n, "trial_timeout_s", min: 1) }
+      }
+      if let n = e["objectives"] { check { spec.objectives = try objectives(n) } }
+      if let n = e["budget"] { check { spec.budget = try budget(n) } }
+      check {
+        guard partial || spec.subset.train >= spec.training.batchSize else {
+          throw fail(
+            e["subset"] ?? root,
+            "'subset.train' (\(spec.subset.train)) must be at least 'training.batch_size' (\(spec.training.batchSize))"
+          )
+        }
+      }
+      return spec
+    }
+
+    func training(_ n: Node, into t: inout TrainingSpec) throws {
+      let s = try entries(
+        n, "training",
+        allowed: [
+          "batch_size", "learning_rate", "retrain_learning_rate", "momentum", "weight_decay",
+          "optimizer", "schedule", "warmup_steps", "reg_learning_rate",
+        ])
+      if let v = s["reg_learning_rate"] {
+        check { t.regLearningRate = try double(v, "training.reg_learning_rate", min: 0) }
+      }
+      if let v = s["optimizer"] {
+        check {
+          t.optimizer = try oneOf(v, "training.optimizer", TrainingSpec.OptimizerKind.self)
+        }
+      }
+      if let v = s["schedule"] {
+        check { t.schedule = try oneOf(v, "training.schedule", TrainingSpec.ScheduleKind.self) }
+      }
+      if let v = s["warmup_steps"] {
+        check { t.warmupSteps = try int(v, "training.warmup_steps", min: 0) }
+      }
+      if let v = s["batch_size"] {
+        check { t.batchSize = try int(v, "training.batch_size", min: 1) }
+      }
+      if let v = s["learning_rate"] {
+        check {
+          t.learningRate = try double(v, "training.learning_rate", min: 0, inclusive: false)
+        }
+      }
+      if let v = s["retrain_learning_rate"] {
+        check {
+          t.retrainLearningRate = try double(
+            v, "training.retrain_learning_rate", min: 0, inclusive: false)
+        }
+      }
+      if let v = s["momentum"] { check { t.momentum = try double(v, "training.momentum", min: 0) } }
+      if let v = s["weight_decay"] {
+        check { t.weightDecay = try double(v, "training.weight_decay", min: 0) }
+      }
+    }
+
+    func methods(_ n: Node, regularizer base: RegularizerSpec) throws -> [MethodSpec] {
+      var methods: [MethodSpec] = []
+      for (i, item) in try list(n, "methods").enumerated() {
+        check {
           let m = try entries(
             item, "methods[\(i)]", allowed: ["name", "scheme", "regularizer", "blocks"])
           guard let nameNode = m["name"] else {
@@ -454,156 +662,195 @@ public enum SuiteLoader {
             throw fail(nameNode, "method names must be unique and not empty")
           }
           if let v = m["scheme"] {
-            method.scheme = try oneOf(v, "methods[\(i)].scheme", PruningScheme.self)
+            check { method.scheme = try oneOf(v, "methods[\(i)].scheme", PruningScheme.self) }
           }
           if let v = m["regularizer"] {
-            method.regularizer = try regularizer(
-              v, "methods[\(i)].regularizer", base: spec.regularizer)
+            check {
+              method.regularizer = try regularizer(v, "methods[\(i)].regularizer", base: base)
+            }
           }
-          if let v = m["blocks"] { method.blocks = try blockList(v, "methods[\(i)].blocks") }
+          if let v = m["blocks"] {
+            check { method.blocks = try blockList(v, "methods[\(i)].blocks") }
+          }
           methods.append(method)
         }
-        guard !methods.isEmpty else { throw fail(n, "'methods' must list at least one method") }
-        spec.methods = methods
       }
-      if let n = e["init"] {
-        let given = try string(n, "init")
-        let dir = (file as NSString).deletingLastPathComponent
-        let path = given.hasPrefix("/") || dir.isEmpty ? given : "\(dir)/\(given)"
-        guard let bytes = FileManager.default.contents(atPath: path) else {
-          throw fail(n, "'init': no such file \(path)")
-        }
-        spec.initCheckpoint = InitCheckpoint(
-          path: path, sha256: SHA256.hex(of: [UInt8](bytes)))
-      }
-      guard partial || spec.phases.pretrainEpochs > 0 || spec.initCheckpoint != nil else {
-        throw fail(
-          e["phases"] ?? root, "'phases.pretrain_epochs' may be 0 only with an 'init' checkpoint")
-      }
-      if let n = e["width"] {
-        spec.width = try double(n, "width", min: 0, inclusive: false)
-      }
-      if let n = e["layer_rates"] {
-        spec.layerRates = try numberMap(n, "layer_rates", min: 1)
-      }
-      if let n = e["rate_mode"] {
-        spec.rateMode = try oneOf(n, "rate_mode", RateMode.self)
-        let schemes = [spec.scheme] + (spec.methods ?? []).compactMap(\.scheme)
-        guard partial || spec.rateMode != .global || !schemes.contains(.blockColumnRow) else {
-          throw fail(n, "'rate_mode: global' does not apply to the block-column-row scheme")
-        }
-        guard partial || spec.rateMode != .global || spec.layerRates == nil else {
-          throw fail(n, "'rate_mode: global' and 'layer_rates' exclude each other")
-        }
-      }
-      if let n = e["keep_dense"] {
-        guard case .sequence(let seq) = n else { throw fail(n, "'keep_dense' must be a list") }
-        spec.keepDense = try seq.map { try string($0, "keep_dense") }
-      }
-      if let n = e["latency"] {
-        let s = try entries(n, "latency", allowed: ["batch", "batch_n", "threads"])
-        if let v = s["batch"] { spec.latency.batch = try int(v, "latency.batch", min: 1) }
-        if let v = s["batch_n"] { spec.latency.batchN = try int(v, "latency.batch_n", min: 0) }
-        if let v = s["threads"] {
-          spec.latency.threads = try int(v, "latency.threads", min: 1)
-          guard spec.latency.threads == 1 else {
-            throw fail(v, "'latency.threads' > 1 is not implemented yet")
-          }
-        }
-      }
-      if let n = e["kernels"] {
-        let s = try entries(
-          n, "kernels",
-          allowed: [
-            "compiler", "flags", "events", "min_repeats", "max_repeats", "warmup", "budget_s",
-            "cold", "simulate", "wait_idle_s", "ci_fraction", "min_time_s", "multiplex",
-          ])
-        if let v = s["compiler"] {
-          spec.kernels.compiler = try string(v, "kernels.compiler")
-          guard ["gcc", "clang", "cc"].contains(spec.kernels.compiler) else {
+      guard !methods.isEmpty else { throw fail(n, "'methods' must list at least one method") }
+      return methods
+    }
+
+    func kernels(_ n: Node, into k: inout KernelSpec) throws {
+      let s = try entries(
+        n, "kernels",
+        allowed: [
+          "compiler", "flags", "events", "min_repeats", "max_repeats", "warmup", "budget_s",
+          "cold", "simulate", "wait_idle_s", "ci_fraction", "min_time_s", "multiplex", "isa",
+          "unroll", "n_tile",
+        ])
+      if let v = s["compiler"] {
+        check {
+          k.compiler = try string(v, "kernels.compiler")
+          guard ["gcc", "clang", "cc"].contains(k.compiler) else {
             throw fail(v, "'kernels.compiler' must be gcc, clang or cc")
           }
         }
-        if let v = s["flags"] {
+      }
+      if let v = s["flags"] {
+        check {
           guard case .sequence(let seq) = v else { throw fail(v, "'kernels.flags' must be a list") }
-          spec.kernels.flags = try seq.map { item in
-            let f = try string(item, "kernels.flags")
-            guard SuiteLoader.allowedFlagPrefixes.contains(where: { f.hasPrefix($0) }) else {
-              throw fail(item, "compiler flag '\(f)' is not allowed")
+          var flags: [String] = []
+          for item in seq {
+            check {
+              let f = try string(item, "kernels.flags")
+              guard SuiteLoader.allowedFlagPrefixes.contains(where: { f.hasPrefix($0) }) else {
+                throw fail(item, "compiler flag '\(f)' is not allowed")
+              }
+              flags.append(f)
             }
-            return f
           }
+          k.flags = flags
         }
-        if let v = s["events"] {
+      }
+      if let v = s["events"] {
+        check {
           guard case .sequence(let seq) = v else {
             throw fail(v, "'kernels.events' must be a list")
           }
-          spec.kernels.events = try seq.map { try string($0, "kernels.events") }
-          spec.kernels.autoEvents = false
+          k.events = try seq.map { try string($0, "kernels.events") }
+          k.autoEvents = false
         }
-        if let v = s["min_repeats"] {
-          spec.kernels.minRepeats = try int(v, "kernels.min_repeats", min: 1)
-        }
-        if let v = s["max_repeats"] {
-          spec.kernels.maxRepeats = try int(v, "kernels.max_repeats", min: 1)
-        }
-        if let v = s["warmup"] { spec.kernels.warmup = try int(v, "kernels.warmup", min: 0) }
-        if let v = s["cold"] { spec.kernels.cold = try bool(v, "kernels.cold") }
-        if let v = s["simulate"] { spec.kernels.simulate = try bool(v, "kernels.simulate") }
-        if let v = s["wait_idle_s"] {
-          spec.kernels.waitIdleSeconds = try double(v, "kernels.wait_idle_s", min: 0)
-        }
-        if let v = s["budget_s"] {
-          spec.kernels.budgetSeconds = try double(v, "kernels.budget_s", min: 0)
-        }
-        if let v = s["ci_fraction"] {
+      }
+      if let v = s["min_repeats"] {
+        check { k.minRepeats = try int(v, "kernels.min_repeats", min: 1) }
+      }
+      if let v = s["max_repeats"] {
+        check { k.maxRepeats = try int(v, "kernels.max_repeats", min: 1) }
+      }
+      if let v = s["warmup"] { check { k.warmup = try int(v, "kernels.warmup", min: 0) } }
+      if let v = s["cold"] { check { k.cold = try bool(v, "kernels.cold") } }
+      if let v = s["simulate"] { check { k.simulate = try bool(v, "kernels.simulate") } }
+      if let v = s["wait_idle_s"] {
+        check { k.waitIdleSeconds = try double(v, "kernels.wait_idle_s", min: 0) }
+      }
+      if let v = s["budget_s"] {
+        check { k.budgetSeconds = try double(v, "kernels.budget_s", min: 0) }
+      }
+      if let v = s["ci_fraction"] {
+        check {
           let f = try double(v, "kernels.ci_fraction", min: -.infinity)
           guard f > 0 && f < 1 else {
             throw fail(v, "'kernels.ci_fraction' must be > 0 and < 1, got \(f)")
           }
-          spec.kernels.ciFraction = f
-        }
-        if let v = s["min_time_s"] {
-          spec.kernels.minTimeSeconds = try double(v, "kernels.min_time_s", min: 0)
-        }
-        if let v = s["multiplex"] { spec.kernels.multiplex = try bool(v, "kernels.multiplex") }
-        guard partial || spec.kernels.maxRepeats >= spec.kernels.minRepeats else {
-          throw fail(n, "'kernels.max_repeats' must be >= 'kernels.min_repeats'")
-        }
-        // budget_s bounds the sampling time, so a longer minimum would silently be cut short.
-        guard partial || spec.kernels.minTimeSeconds <= spec.kernels.budgetSeconds else {
-          throw fail(
-            s["min_time_s"] ?? n,
-            "'kernels.min_time_s' (\(spec.kernels.minTimeSeconds)) must be <= 'kernels.budget_s' (\(spec.kernels.budgetSeconds))"
-          )
+          k.ciFraction = f
         }
       }
-      if let n = e["search"] {
-        let s = try entries(n, "search", allowed: ["strategy", "trials", "seed", "eta", "rungs"])
-        if let v = s["eta"] { spec.search.eta = try int(v, "search.eta", min: 2) }
-        if let v = s["rungs"] { spec.search.rungs = try int(v, "search.rungs", min: 1) }
-        if let v = s["strategy"] {
-          spec.search.strategy = try oneOf(v, "search.strategy", SearchSpec.Strategy.self)
+      if let v = s["min_time_s"] {
+        check { k.minTimeSeconds = try double(v, "kernels.min_time_s", min: 0) }
+      }
+      if let v = s["multiplex"] { check { k.multiplex = try bool(v, "kernels.multiplex") } }
+      if let v = s["isa"] {
+        check {
+          let names = try list(v, "kernels.isa").map { try string($0, "kernels.isa") }
+          let allowed = KernelISA.allCases.map(\.rawValue) + ["auto"]
+          for (item, name) in zip(try list(v, "kernels.isa"), names) where !allowed.contains(name) {
+            throw fail(
+              item,
+              "'kernels.isa' entries must be \(allowed.joined(separator: ", ")), got '\(name)'")
+          }
+          guard Set(names).count == names.count else {
+            throw fail(v, "'kernels.isa' lists an ISA twice")
+          }
+          k.isa = names
         }
-        if let v = s["trials"] { spec.search.trials = try int(v, "search.trials", min: 1) }
-        if let v = s["seed"] { spec.search.seed = try int(v, "search.seed", min: 0) }
-        guard partial || spec.search.strategy != .random || spec.search.trials != nil else {
-          throw fail(n, "'search.trials' is required with strategy random")
+      }
+      if let v = s["unroll"] {
+        check {
+          let u = try list(v, "kernels.unroll").map { try int($0, "kernels.unroll", min: 1) }
+          guard u.allSatisfy({ $0 <= KernelSpec.maxUnroll }), Set(u).count == u.count else {
+            throw fail(
+              v, "'kernels.unroll' must list distinct factors from 1 to \(KernelSpec.maxUnroll)")
+          }
+          k.unroll = u
         }
       }
-      if let n = e["seeds"] {
-        spec.seeds = try list(n, "seeds").map { try int($0, "seeds", min: 0) }
+      if let v = s["n_tile"] {
+        check {
+          let t = try list(v, "kernels.n_tile").map { try int($0, "kernels.n_tile", min: 1) }
+          guard t.allSatisfy({ $0 <= KernelSpec.maxNTile }), Set(t).count == t.count else {
+            throw fail(
+              v, "'kernels.n_tile' must list distinct widths from 1 to \(KernelSpec.maxNTile)")
+          }
+          k.nTile = t
+        }
       }
-      if let n = e["trial_timeout_s"] {
-        spec.trialTimeoutSeconds = try double(n, "trial_timeout_s", min: 1)
+      guard partial || k.maxRepeats >= k.minRepeats else {
+        throw fail(n, "'kernels.max_repeats' must be >= 'kernels.min_repeats'")
       }
-      guard partial || spec.subset.train >= spec.training.batchSize else {
+      // budget_s bounds the sampling time, so a longer minimum would silently be cut short.
+      guard partial || k.minTimeSeconds <= k.budgetSeconds else {
         throw fail(
-          e["subset"] ?? root,
-          "'subset.train' (\(spec.subset.train)) must be at least 'training.batch_size' (\(spec.training.batchSize))"
+          s["min_time_s"] ?? n,
+          "'kernels.min_time_s' (\(k.minTimeSeconds)) must be <= 'kernels.budget_s' (\(k.budgetSeconds))"
         )
       }
-      return spec
+    }
+
+    func search(_ n: Node, into q: inout SearchSpec) throws {
+      let s = try entries(n, "search", allowed: ["strategy", "trials", "seed", "eta", "rungs"])
+      if let v = s["eta"] { check { q.eta = try int(v, "search.eta", min: 2) } }
+      if let v = s["rungs"] { check { q.rungs = try int(v, "search.rungs", min: 1) } }
+      if let v = s["strategy"] {
+        check { q.strategy = try oneOf(v, "search.strategy", SearchSpec.Strategy.self) }
+      }
+      if let v = s["trials"] { check { q.trials = try int(v, "search.trials", min: 1) } }
+      if let v = s["seed"] { check { q.seed = try int(v, "search.seed", min: 0) } }
+      guard partial || q.strategy != .random || q.trials != nil else {
+        throw fail(n, "'search.trials' is required with strategy random")
+      }
+    }
+
+    /// `objectives`: a list of metric names (`accuracy`, `latency`, `size`) or `{metric,
+    /// direction}` mappings (`direction`: `max` or `min`; default: the metric's natural one).
+    func objectives(_ n: Node) throws -> [ObjectiveSpec] {
+      var out: [ObjectiveSpec] = []
+      for (i, item) in try list(n, "objectives").enumerated() {
+        check {
+          let key = "objectives[\(i)]"
+          var metricNode = item
+          var directionNode: Node? = nil
+          if case .mapping = item {
+            let m = try entries(item, key, allowed: ["metric", "direction"])
+            guard let mn = m["metric"] else { throw fail(item, "\(key) needs a 'metric'") }
+            metricNode = mn
+            directionNode = m["direction"]
+          }
+          let metric = try oneOf(metricNode, "\(key).metric", ObjectiveSpec.Metric.self)
+          var o = ObjectiveSpec(metric: metric)
+          if let d = directionNode {
+            o.direction = try oneOf(d, "\(key).direction", ObjectiveSpec.Goal.self)
+          }
+          guard !out.contains(where: { $0.metric == metric }) else {
+            throw fail(metricNode, "'objectives' lists '\(metric.rawValue)' twice")
+          }
+          out.append(o)
+        }
+      }
+      return out
+    }
+
+    /// `budget`: `trials` (the most trials the run executes, counting every finished one, dense
+    /// baselines and rungs included) and `time_s` (seconds of wall time per `sweep run`).
+    func budget(_ n: Node) throws -> BudgetSpec {
+      let s = try entries(n, "budget", allowed: ["trials", "time_s"])
+      var b = BudgetSpec()
+      if let v = s["trials"] { check { b.trials = try int(v, "budget.trials", min: 1) } }
+      if let v = s["time_s"] {
+        check { b.timeSeconds = try double(v, "budget.time_s", min: 0, inclusive: false) }
+      }
+      guard s["trials"] != nil || s["time_s"] != nil else {
+        throw fail(n, "'budget' needs 'trials' or 'time_s'")
+      }
+      return b
     }
   }
 }

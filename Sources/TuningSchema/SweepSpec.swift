@@ -232,6 +232,36 @@ public struct KernelSpec: Codable, Hashable, Sendable {
   public var minTimeSeconds: Double = 0
   /// PAPI multiplexing for every EventSet (values become PAPI's estimates).
   public var multiplex: Bool = false
+  /// The vector ISAs the kernel search explores (`KernelISA` names, or `auto`: every ISA the
+  /// measuring CPU runs); nil: scalar only. An ISA the CPU lacks is skipped there, with a note.
+  public var isa: [String]? = nil
+  /// Unroll factors explored (nil: the generator's 1, 2, 4).
+  public var unroll: [Int]? = nil
+  /// Register-tile widths over N explored where they fit the batch (nil: 4, 8, 16, 32).
+  public var nTile: [Int]? = nil
+
+  public static let maxUnroll = 16
+  public static let maxNTile = 64
+
+  /// The ISAs of `isa` that a CPU running `supported` can run, in the suite's order (`auto`
+  /// expands to `supported`); `skipped` the named ones it cannot.
+  public func isas(supported: [KernelISA]) -> (run: [KernelISA], skipped: [KernelISA]) {
+    guard let isa else { return ([.scalar], []) }
+    var run: [KernelISA] = []
+    var skipped: [KernelISA] = []
+    for name in isa {
+      if name == "auto" {
+        for s in supported where !run.contains(s) { run.append(s) }
+      } else if let i = KernelISA(rawValue: name) {
+        if supported.contains(i) {
+          if !run.contains(i) { run.append(i) }
+        } else {
+          skipped.append(i)
+        }
+      }
+    }
+    return (run, skipped)
+  }
 
   public static let defaultCIFraction = 0.02
 
@@ -247,7 +277,8 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     case maxRepeats = "max_repeats"
     case ciFraction = "ci_fraction"
     case minTimeSeconds = "min_time_s"
-    case multiplex
+    case multiplex, isa, unroll
+    case nTile = "n_tile"
   }
 
   /// Keys added after suites had run ids are decoded when present and otherwise take their
@@ -269,6 +300,9 @@ public struct KernelSpec: Codable, Hashable, Sendable {
       try c.decodeIfPresent(Double.self, forKey: .ciFraction) ?? KernelSpec.defaultCIFraction
     minTimeSeconds = try c.decodeIfPresent(Double.self, forKey: .minTimeSeconds) ?? 0
     multiplex = try c.decodeIfPresent(Bool.self, forKey: .multiplex) ?? false
+    isa = try c.decodeIfPresent([String].self, forKey: .isa)
+    unroll = try c.decodeIfPresent([Int].self, forKey: .unroll)
+    nTile = try c.decodeIfPresent([Int].self, forKey: .nTile)
   }
 
   /// The suite's canonical form (its run id) must not change for suites that do not use the
@@ -289,6 +323,9 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     if ciFraction != KernelSpec.defaultCIFraction { try c.encode(ciFraction, forKey: .ciFraction) }
     if minTimeSeconds != 0 { try c.encode(minTimeSeconds, forKey: .minTimeSeconds) }
     if multiplex { try c.encode(multiplex, forKey: .multiplex) }
+    try c.encodeIfPresent(isa, forKey: .isa)
+    try c.encodeIfPresent(unroll, forKey: .unroll)
+    try c.encodeIfPresent(nTile, forKey: .nTile)
   }
 }
 
@@ -346,6 +383,47 @@ public enum RateMode: String, Codable, Hashable, Sendable, CaseIterable {
   case global
 }
 
+/// One objective of a suite's search and Pareto front: a trial metric and whether more or less
+/// of it is better.
+public struct ObjectiveSpec: Codable, Hashable, Sendable {
+  public enum Metric: String, Codable, Hashable, Sendable, CaseIterable {
+    /// Test accuracy for the reported front; validation accuracy where the search decides
+    /// (successive halving's promotions).
+    case accuracy
+    /// The model latency (`latency_s`).
+    case latency
+    /// The model's stored size (`size_bytes`).
+    case size
+  }
+  public enum Goal: String, Codable, Hashable, Sendable, CaseIterable {
+    case max
+    case min
+  }
+  public var metric: Metric
+  public var direction: Goal
+  /// `metric` in its natural direction (accuracy: max; latency, size: min).
+  public init(metric: Metric, direction: Goal? = nil) {
+    self.metric = metric
+    self.direction = direction ?? (metric == .accuracy ? .max : .min)
+  }
+  /// Accuracy ↑, latency ↓, size ↓: what a suite without `objectives` optimizes.
+  public static let defaults = [
+    ObjectiveSpec(metric: .accuracy), ObjectiveSpec(metric: .latency), ObjectiveSpec(metric: .size),
+  ]
+}
+
+/// Limits of a run: the most trials it executes (every finished trial of the run counts, on
+/// every executor and across resumes) and the wall time of one `sweep run`.
+public struct BudgetSpec: Codable, Hashable, Sendable {
+  public var trials: Int? = nil
+  public var timeSeconds: Double? = nil
+  public init() {}
+  enum CodingKeys: String, CodingKey {
+    case trials
+    case timeSeconds = "time_s"
+  }
+}
+
 /// A suite: everything a sweep needs. Parsed from `suites/*.yaml` by `SuiteLoader`.
 public struct SweepSpec: Codable, Hashable, Sendable {
   public static let currentSchemaVersion = 1
@@ -378,6 +456,13 @@ public struct SweepSpec: Codable, Hashable, Sendable {
   /// A checkpoint the dense baselines start from instead of a fresh initialisation (then
   /// `pretrain_epochs` may be 0: the checkpoint is only evaluated).
   public var initCheckpoint: InitCheckpoint? = nil
+  /// The objectives of the Pareto front, the hypervolume and successive halving (nil: the
+  /// defaults, `ObjectiveSpec.defaults`).
+  public var objectives: [ObjectiveSpec]? = nil
+  public var budget: BudgetSpec? = nil
+
+  /// `objectives` or the defaults.
+  public var resolvedObjectives: [ObjectiveSpec] { objectives ?? ObjectiveSpec.defaults }
 
   public init(name: String, model: String, dataset: String, blocks: [BlockShape], rates: [Double]) {
     self.name = name
@@ -398,6 +483,7 @@ public struct SweepSpec: Codable, Hashable, Sendable {
     case rateMode = "rate_mode"
     case width
     case initCheckpoint = "init"
+    case objectives, budget
   }
 
   /// The run id: the content hash of the suite's canonical form.

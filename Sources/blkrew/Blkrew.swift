@@ -139,14 +139,15 @@ struct Suite: ParsableCommand {
 
   struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
-      abstract: "Check suite files; one error line per invalid file.")
+      abstract:
+        "Check suite files; one line per error (file, line, key), every error of every file.")
     @Argument(help: "Suite files.") var suites: [String]
 
     func run() throws {
       var worst: Int32 = 0
       for path in suites {
         do {
-          let spec = try SweepRunner.loadSuite(path)
+          let spec = try SweepRunner.loadSuite(path, everyError: true)
           print("\(path): ok (\(SweepRunner.plan(spec).count) trials)")
         } catch let e as DriverError {
           FileHandle.standardError.write(Data("blkrew: error: \(e.description)\n".utf8))

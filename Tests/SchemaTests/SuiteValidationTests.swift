@@ -1,0 +1,149 @@
+import Foundation
+import Testing
+
+@testable import TuningSchema
+
+/// `suite validate` reports every error of a suite in one pass, with the file and line of each,
+/// also through includes; and the schema's objectives, budget and kernel-knob keys.
+@Suite struct SuiteValidationTests {
+  let base = """
+    schema_version: 1
+    name: s
+    model: mlp
+    dataset: fashion-mnist
+    blocks: [8x16]
+    rates: [4]
+
+    """
+
+  func errors(_ text: String) -> [SuiteError] {
+    do {
+      _ = try SuiteLoader.parse(text, file: "s.yaml")
+      return []
+    } catch let e as SuiteError {
+      return e.all
+    } catch {
+      return []
+    }
+  }
+
+  func dir() -> String {
+    let d = NSTemporaryDirectory() + "blkrew-validate-\(UUID().uuidString)"
+    try? FileManager.default.createDirectory(
+      atPath: "\(d)/frag", withIntermediateDirectories: true)
+    return d
+  }
+
+  @Test func everyErrorIsReportedWithItsLine() {
+    let text = """
+      schema_version: 1
+      name: bad name
+      model: mlp
+      dataset: fashion-mnist
+      blocks: [8x16, 3y]
+      rates: [0.5, 4]
+      phases: {pretrain_epochs: -1, regepochs: 2}
+      kernels: {isa: [avx512, sse], warmpu: 3}
+      colour: blue
+      """
+    let all = errors(text)
+    let byLine = Dictionary(grouping: all, by: { $0.line ?? 0 }).mapValues {
+      $0.map(\.message)
+    }
+    #expect(all.count == 8, "\(all.map(\.description))")
+    #expect(byLine[2]?.first?.contains("'name'") == true)
+    #expect(byLine[5]?.first?.contains("'3y'") == true)
+    #expect(byLine[6]?.first?.contains("'rates' must be >= 1") == true)
+    #expect(byLine[7]?.contains { $0.contains("unknown key 'phases.regepochs'") } == true)
+    #expect(byLine[7]?.contains { $0.contains("'phases.pretrain_epochs' must be >= 0") } == true)
+    #expect(byLine[8]?.contains { $0.contains("unknown key 'kernels.warmpu'") } == true)
+    #expect(byLine[8]?.contains { $0.contains("got 'sse'") } == true)
+    #expect(byLine[9]?.first?.contains("unknown key 'colour'") == true)
+    // Sorted by line; the first is the one-line description of the whole error.
+    #expect(all.map { $0.line ?? 0 } == all.map { $0.line ?? 0 }.sorted())
+    #expect(all.allSatisfy { $0.file == "s.yaml" })
+  }
+
+  @Test func missingRequiredKeysAreAllNamed() {
+    let all = errors("schema_version: 1\nname: x\n")
+    let missing = all.map(\.message).filter { $0.hasPrefix("missing required key") }
+    #expect(missing.count == 4, "\(all.map(\.description))")
+  }
+
+  @Test func errorsAcrossIncludesNameTheirFileAndLine() throws {
+    let d = dir()
+    defer { try? FileManager.default.removeItem(atPath: d) }
+    try "schema_version: 1\nmodel: mlp\nsubset: {trian: 5}\nkernels: {max_repeats: 5}\n"
+      .write(toFile: "\(d)/frag/a.inc.yaml", atomically: true, encoding: .utf8)
+    try """
+    include: frag/a.inc.yaml
+    name: x
+    dataset: fashion-mnist
+    blocks: [8x16]
+    rates: [2, 0]
+    kernels: {min_repeats: 9}
+
+    """.write(toFile: "\(d)/s.yaml", atomically: true, encoding: .utf8)
+    do {
+      _ = try SuiteLoader.load(path: "\(d)/s.yaml")
+      Issue.record("expected errors")
+    } catch let e as SuiteError {
+      let all = e.all.map { "\(($0.file as NSString).lastPathComponent):\($0.line ?? 0)" }
+      #expect(all.contains("a.inc.yaml:3"), "\(e.all.map(\.description))")  // unknown key
+      #expect(all.contains("s.yaml:5"), "\(e.all.map(\.description))")  // rate 0
+      // A rule about the merged suite: the overriding file's kernels mapping.
+      #expect(
+        e.all.contains {
+          $0.message.contains("max_repeats' must be >= ") && $0.file == "\(d)/s.yaml"
+            && $0.line == 6
+        }, "\(e.all.map(\.description))")
+    }
+  }
+
+  @Test func objectivesBudgetAndKnobs() throws {
+    let s = try SuiteLoader.parse(
+      base + """
+        objectives: [accuracy, {metric: latency}, {metric: size, direction: max}]
+        budget: {trials: 12, time_s: 3600}
+        kernels: {isa: [scalar, avx512], unroll: [1, 4], n_tile: [8, 16]}
+        """, file: "s.yaml")
+    #expect(
+      s.objectives == [
+        ObjectiveSpec(metric: .accuracy, direction: .max),
+        ObjectiveSpec(metric: .latency, direction: .min),
+        ObjectiveSpec(metric: .size, direction: .max),
+      ])
+    #expect(s.budget?.trials == 12 && s.budget?.timeSeconds == 3600)
+    #expect(s.kernels.isa == ["scalar", "avx512"] && s.kernels.unroll == [1, 4])
+    #expect(s.kernels.nTile == [8, 16])
+    #expect(errors(base + "objectives: [accuracy, accuracy]\n").count == 1)
+    #expect(errors(base + "objectives: [{metric: latency, direction: up}]\n").count == 1)
+    #expect(errors(base + "budget: {}\n").first?.message == "'budget' needs 'trials' or 'time_s'")
+    #expect(errors(base + "budget: {trials: 0}\n").count == 1)
+    #expect(errors(base + "kernels: {isa: [avx2, avx2]}\n").count == 1)
+    #expect(errors(base + "kernels: {n_tile: [0]}\n").count == 1)
+  }
+
+  @Test func newKeysStayOutOfTheCanonicalFormWhenUnset() throws {
+    let plain = try SuiteLoader.parse(base, file: "s.yaml")
+    let json = String(decoding: try JSONEncoder().encode(plain), as: UTF8.self)
+    for key in ["\"objectives\"", "\"budget\"", "\"isa\"", "\"unroll\"", "\"n_tile\""] {
+      #expect(!json.contains(key), "\(key) in \(json)")
+    }
+    let knobs = try SuiteLoader.parse(base + "kernels: {isa: [auto]}\n", file: "s.yaml")
+    #expect(knobs.contentID != plain.contentID)
+    let back = try JSONDecoder().decode(
+      SweepSpec.self, from: try JSONEncoder().encode(knobs))
+    #expect(back == knobs)
+  }
+
+  @Test func isaSelectionAgainstTheCPU() {
+    var k = KernelSpec()
+    #expect(k.isas(supported: [.scalar, .avx2]).run == [.scalar])
+    k.isa = ["auto"]
+    #expect(k.isas(supported: [.scalar, .avx2, .avx512]).run == [.scalar, .avx2, .avx512])
+    k.isa = ["avx512", "neon", "scalar"]
+    let r = k.isas(supported: [.scalar, .avx2])
+    #expect(r.run == [.scalar] && r.skipped == [.avx512, .neon])
+  }
+}
