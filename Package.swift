@@ -82,6 +82,7 @@ let package = Package(
       dependencies: ["Training", "NeuralNets", "TuningSchema", "Datasets", "Search"]),
     .testTarget(name: "ResultStoreTests", dependencies: ["ResultStore"]),
     .testTarget(
-      name: "EndToEndTests", dependencies: ["TuningSchema", "ChildProcesses", "NeuralNets"]),
+      name: "EndToEndTests",
+      dependencies: ["TuningSchema", "ChildProcesses", "NeuralNets", "KernelCodegen"]),
   ]
 )

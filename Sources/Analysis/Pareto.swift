@@ -127,3 +127,41 @@ extension Pareto {
     return chosen
   }
 }
+
+extension Pareto {
+  /// The hypervolume of any number of objectives: the volume dominated by `points` and bounded
+  /// by `reference`, by slicing along the last objective (exact; O(n^d) for n points and d
+  /// objectives, fine for a sweep's hundreds of trials). Points that do not beat the reference
+  /// in every objective add nothing. For two objectives it equals `hypervolume2D`.
+  public static func hypervolume(
+    _ points: [[Double]], directions: [Direction], reference: [Double]
+  ) -> Double {
+    precondition(reference.count == directions.count)
+    // To "smaller is better" in every coordinate.
+    func minimized(_ p: [Double]) -> [Double] {
+      p.indices.map { directions[$0] == .lowerIsBetter ? p[$0] : -p[$0] }
+    }
+    let r = minimized(reference)
+    let pts = points.filter { $0.count == r.count && !$0.contains(where: \.isNaN) }
+      .map(minimized).filter { p in p.indices.allSatisfy { p[$0] < r[$0] } }
+    return sliced(pts, reference: r)
+  }
+
+  /// Hypervolume of minimization points that all beat `reference`.
+  private static func sliced(_ pts: [[Double]], reference r: [Double]) -> Double {
+    guard !pts.isEmpty else { return 0 }
+    let d = r.count
+    if d == 1 { return r[0] - pts.map { $0[0] }.min()! }
+    let sorted = pts.sorted { $0[d - 1] < $1[d - 1] }
+    var volume = 0.0
+    for i in sorted.indices {
+      let top = i + 1 < sorted.count ? sorted[i + 1][d - 1] : r[d - 1]
+      let depth = top - sorted[i][d - 1]
+      guard depth > 0 else { continue }
+      // The points at or below this slice, projected onto the first d - 1 objectives.
+      let slice = sorted[0...i].map { Array($0.prefix(d - 1)) }
+      volume += depth * sliced(slice, reference: Array(r.prefix(d - 1)))
+    }
+    return volume
+  }
+}

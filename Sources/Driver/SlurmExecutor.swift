@@ -68,7 +68,9 @@ public struct SlurmExecutor {
   /// Submits an array for the unfinished trials (or follows the run's still active one) and, with
   /// `wait`, waits for it. The summary counts every trial of the plan.
   public func submit(start: Date) throws -> SweepRunner.Summary {
-    let plan = SweepRunner.plan(suite)
+    // Successive halving: the rungs planned so far (the array's tasks plan the later ones as
+    // they go, from the same records).
+    let plan = SweepRunner.plan(suite, in: run)
     var summary = SweepRunner.Summary(
       runDirectory: run.path, trials: plan.count, ok: 0, failed: 0, skipped: 0, seconds: 0)
     var unfinished: [Int] = []
@@ -107,7 +109,9 @@ public struct SlurmExecutor {
     summary.ok = 0
     summary.failed = 0
     var left: [String] = []
-    for t in plan {
+    let finalPlan = SweepRunner.plan(suite, in: run)
+    summary.trials = finalPlan.count
+    for t in finalPlan {
       guard let r = run.trial(t.id) else {
         left.append(t.id)
         continue
@@ -115,7 +119,10 @@ public struct SlurmExecutor {
       if r.status == .ok { summary.ok += 1 } else { summary.failed += 1 }
     }
     summary.unfinished = left.count
-    summary.interrupted = !left.isEmpty
+    if !left.isEmpty, let cap = suite.budget?.trials, run.trials().count >= cap {
+      summary.budgetSpent = "trials"  // the tasks stopped at the suite's budget, as asked
+    }
+    summary.interrupted = !left.isEmpty && summary.budgetSpent == nil
     summary.seconds = Date().timeIntervalSince(start)
     progress(
       "done: \(summary.ok) ok, \(summary.failed) not ok, \(summary.skipped) already done"
@@ -166,8 +173,13 @@ public struct SlurmExecutor {
         "sbatch not found: --executor slurm needs a Slurm cluster and its client (run: apt-get install -y --no-install-recommends slurm-client)"
       )
     }
-    let shape = Self.arrayShape(
+    var shape = Self.arrayShape(
       unfinished: unfinished, shards: shards, trialTimeout: suite.trialTimeoutSeconds)
+    if suite.search.strategy == .halving {
+      // The later rungs run in the same tasks: fewer trials than rung 0 has (at most half as
+      // many again in all, for eta >= 2), so twice the time is a bound.
+      shape.minutes *= 2
+    }
     let runPath = Self.absolute(run.path)
     let script = Self.script(
       executable: SweepRunner.executablePath(), runPath: runPath, tasks: shape.tasks,
@@ -262,7 +274,11 @@ public struct SlurmExecutor {
       var done = 0
       var notOK = 0
       var running = 0
-      for id in job.trials {
+      // Under successive halving the tasks plan later rungs meanwhile: follow the whole plan.
+      let ids =
+        suite.search.strategy == .halving
+        ? SweepRunner.plan(suite, in: run).map(\.id) : job.trials
+      for id in ids {
         if let r = run.trial(id) {
           done += 1
           if r.status != .ok { notOK += 1 }
@@ -275,7 +291,7 @@ public struct SlurmExecutor {
       }
       .sorted().joined(separator: ", ")
       let line =
-        "slurm job \(job.jobID): \(done)/\(job.trials.count) trials done (\(notOK) not ok), "
+        "slurm job \(job.jobID): \(done)/\(ids.count) trials done (\(notOK) not ok), "
         + "\(running) running; tasks: \(tasks.isEmpty ? "none left" : tasks)"
       if line != last {
         progress(line)
@@ -309,7 +325,8 @@ public struct SlurmExecutor {
 }
 
 /// One array task (`blkrew _shard RUN_DIR i n`): runs, one at a time with the worker pool, the
-/// trials of the run's plan whose index is i mod n and that have no record. A pruned trial whose
+/// trials of the run's plan whose index is i mod n and that have no record (under successive
+/// halving: any unclaimed trial of the current rung, rung after rung; see `halving`). A pruned trial whose
 /// dense baseline belongs to another shard waits for that baseline's record (polling once a
 /// second); a baseline that no process has claimed for a minute (its shard failed, or is queued
 /// behind this one on a full node) is run here. Claims say `executor: slurm` and the job and task.
@@ -321,20 +338,30 @@ public enum SlurmShard {
     }
     let manifest: RunManifest
     do { manifest = try run.readManifest() } catch { throw DriverError.badData("\(error)") }
-    let plan = SweepRunner.plan(manifest.suite)
+    let suite = manifest.suite
     let env = ProcessInfo.processInfo.environment
-    var pool = WorkerPool(
-      run: run, suite: manifest.suite, trials: plan, workers: 1,
-      executable: SweepRunner.executablePath())
-    pool.ownedIndices = Set(plan.indices.filter { $0 % count == index })
     var info = ["executor": "slurm", "shard": "\(index)/\(count)"]
     info["slurm_job_id"] = env["SLURM_ARRAY_JOB_ID"] ?? env["SLURM_JOB_ID"]
     info["slurm_array_task_id"] = env["SLURM_ARRAY_TASK_ID"]
-    pool.claimInfo = info
-    pool.idleSleepMicroseconds = 1_000_000
-    if let s = env["BLKREW_SLURM_ADOPT_S"].flatMap(Double.init) { pool.adoptAfterSeconds = s }
     let start = Date()
-    var summary = try pool.runAll()
+    func pool(_ plan: [TrialConfig]) -> WorkerPool {
+      var pool = WorkerPool(
+        run: run, suite: suite, trials: plan, workers: 1, executable: SweepRunner.executablePath())
+      pool.claimInfo = info
+      pool.idleSleepMicroseconds = 1_000_000
+      if let s = env["BLKREW_SLURM_ADOPT_S"].flatMap(Double.init) { pool.adoptAfterSeconds = s }
+      SweepRunner.applyBudget(suite, to: &pool, start: start)
+      return pool
+    }
+    var summary: SweepRunner.Summary
+    if suite.search.strategy == .halving {
+      summary = try halving(run: run, suite: suite, pool: pool)
+    } else {
+      let plan = SweepRunner.plan(suite)
+      var p = pool(plan)
+      p.ownedIndices = Set(plan.indices.filter { $0 % count == index })
+      summary = try p.runAll()
+    }
     summary.seconds = Date().timeIntervalSince(start)
     FileHandle.standardError.write(
       Data(
@@ -342,6 +369,38 @@ public enum SlurmShard {
           + "\(summary.skipped) already done" + (summary.interrupted ? ", interrupted" : "")
           + String(format: ", %.0f s\n", summary.seconds)).utf8))
     return summary
+  }
+}
+
+extension SlurmShard {
+  /// Successive halving in an array task: every task works on the whole rung (claims share its
+  /// trials out, and a task waits for the trials others hold), so the rung ends for all tasks
+  /// together and each plans the next one from the same records — the same plan the local
+  /// executor makes. A task whose claim holder died takes the trial over.
+  static func halving(
+    run: RunDirectory, suite: SweepSpec, pool: ([TrialConfig]) -> WorkerPool
+  ) throws -> SweepRunner.Summary {
+    var total: SweepRunner.Summary?
+    var planned = -1
+    while true {
+      let (trials, complete) = SweepRunner.halvingPlan(suite, records: SweepRunner.records(run))
+      if trials.count == planned { break }
+      planned = trials.count
+      var p = pool(trials)
+      let s = try p.runAll()
+      if var t = total {
+        t.ok += s.ok
+        t.failed += s.failed
+        t.trials = s.trials
+        t.interrupted = s.interrupted
+        t.budgetSpent = s.budgetSpent
+        total = t
+      } else {
+        total = s
+      }
+      if s.interrupted || s.budgetSpent != nil || complete { break }
+    }
+    return total!
   }
 }
 

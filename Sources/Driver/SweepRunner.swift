@@ -60,13 +60,16 @@ public struct SweepRunner {
     return halvingPlan(suite, records: records).trials
   }
 
-  /// Successive halving's plan, promoting by validation accuracy ↑, latency ↓, size ↓.
+  /// Successive halving's plan, promoting by the suite's objectives (validation accuracy for
+  /// accuracy; by default accuracy ↑, latency ↓, size ↓).
   static func halvingPlan(_ suite: SweepSpec, records: [String: TrialRecord])
     -> (trials: [TrialConfig], complete: Bool)
   {
-    SuccessiveHalving.plan(for: suite, records: records) { points, keep in
-      Pareto.select(
-        points, directions: [.higherIsBetter, .lowerIsBetter, .lowerIsBetter], keep: keep)
+    let directions: [Direction] = suite.resolvedObjectives.map {
+      $0.direction == .max ? .higherIsBetter : .lowerIsBetter
+    }
+    return SuccessiveHalving.plan(for: suite, records: records) { points, keep in
+      Pareto.select(points, directions: directions, keep: keep)
     }
   }
 
@@ -98,8 +101,12 @@ public struct SweepRunner {
     /// Slurm: the job array submitted (or followed), and the trials without a record at the end.
     public var slurmJobID: String? = nil
     public var unfinished: Int? = nil
+    /// `trials` or `time` when the suite's budget stopped the sweep with trials left (exit 0:
+    /// the sweep did what it was asked; `unfinished` says how many).
+    public var budgetSpent: String? = nil
     enum CodingKeys: String, CodingKey {
       case trials, ok, failed, skipped, seconds, interrupted, unfinished
+      case budgetSpent = "budget_spent"
       case slurmJobID = "slurm_job_id"
       case harnessOverhead = "harness_overhead"
       case dataLoading = "data_loading"
@@ -136,11 +143,6 @@ public struct SweepRunner {
       progress("resuming run \(run.path)")
     }
     if executor == .slurm {
-      guard suite.search.strategy != .halving else {
-        throw DriverError.usage(
-          "\(suitePath): search strategy halving runs with the local executor (each rung is planned from the finished one)"
-        )
-      }
       return try SlurmExecutor(
         run: run, suite: suite, shards: max(1, workers), wait: wait, progress: progress
       ).submit(start: start)
@@ -149,11 +151,12 @@ public struct SweepRunner {
     let setup = Date().timeIntervalSince(start)
     var summary: Summary
     if suite.search.strategy == .halving {
-      summary = try runHalving(run, suite: suite)
+      summary = try runHalving(run, suite: suite, start: start)
     } else {
       var pool = WorkerPool(
         run: run, suite: suite, trials: Self.plan(suite), workers: max(1, workers),
         executable: Self.executablePath())
+      Self.applyBudget(suite, to: &pool, start: start)
       summary = try pool.runAll()
     }
     // Compilers left running by trials killed earlier may have finished since.
@@ -173,6 +176,9 @@ public struct SweepRunner {
     progress(
       "done: \(summary.ok) ok, \(summary.failed) not ok, \(summary.skipped) already done"
         + (summary.interrupted ? ", interrupted (rerun the same command to resume)" : "")
+        + (summary.budgetSpent.map {
+          ", \($0) budget spent with \(summary.unfinished ?? 0) trial(s) not started"
+        } ?? "")
         + ", \(String(format: "%.0f", summary.seconds)) s")
     if let h = summary.harnessOverhead, let d = summary.dataLoading {
       progress(
@@ -187,7 +193,7 @@ public struct SweepRunner {
 
   /// Successive halving: one worker pool per rung, each rung planned from the records of the
   /// one before (so a resumed sweep replans the same rungs and skips what is done).
-  private func runHalving(_ run: RunDirectory, suite: SweepSpec) throws -> Summary {
+  private func runHalving(_ run: RunDirectory, suite: SweepSpec, start: Date) throws -> Summary {
     var total: Summary?
     var planned = -1
     while true {
@@ -201,19 +207,31 @@ public struct SweepRunner {
       var pool = WorkerPool(
         run: run, suite: suite, trials: trials, workers: max(1, workers),
         executable: Self.executablePath())
+      Self.applyBudget(suite, to: &pool, start: start)
       let s = try pool.runAll()
       if var t = total {
         t.ok += s.ok
         t.failed += s.failed
         t.trials = s.trials
         t.interrupted = s.interrupted
+        t.budgetSpent = s.budgetSpent
+        t.unfinished = s.unfinished
         total = t
       } else {
         total = s
       }
-      if s.interrupted || complete { break }
+      if s.interrupted || s.budgetSpent != nil || complete { break }
     }
     return total!
+  }
+
+  /// The suite's `budget` on a pool: the trial cap, and the time limit counted from `start`
+  /// (this invocation's start).
+  static func applyBudget(_ suite: SweepSpec, to pool: inout WorkerPool, start: Date) {
+    pool.budgetTrials = suite.budget?.trials
+    if let t = suite.budget?.timeSeconds {
+      pool.deadline = ChildProcess.monotonicSeconds() + t - Date().timeIntervalSince(start)
+    }
   }
 
   /// Deletes the temporaries that processes killed earlier left in the run (reads ignore them).

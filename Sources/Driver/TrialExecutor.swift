@@ -240,10 +240,21 @@ public struct TrialExecutor {
     var summaries: [LayerLatency.VariantSummary] = []
     var best: RunResult?
     var measuredAtLatencyBatch: [RunResult] = []
+    // The suite's knob space; ISAs this CPU cannot run are left out here (another machine of
+    // the run may run them).
+    let isas = suite.kernels.isas(
+      supported: KernelGenerator.supportedISAs(cpuFlags: KernelGenerator.hostCPUFlags()))
+    if !isas.skipped.isEmpty {
+      log(
+        "\(layer.name): skipping ISA(s) \(isas.skipped.map(\.rawValue).joined(separator: ", ")): this CPU does not run them"
+      )
+    }
     for batch in batches {
       let variants = KernelGenerator.variants(
         for: workload, batch: batch, target: "host", compiler: suite.kernels.compiler,
-        flags: suite.kernels.flags)
+        flags: suite.kernels.flags, isas: isas.run,
+        unrolls: suite.kernels.unroll ?? KernelGenerator.unrollValues,
+        nTiles: suite.kernels.nTile ?? KernelGenerator.nTileValues)
       for variant in variants {
         let result: RunResult
         if let cached = run.kernelResult(variant.id) {

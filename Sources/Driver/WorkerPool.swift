@@ -36,6 +36,10 @@ struct WorkerPool {
   /// A dense baseline needed by an owned trial but owned by another shard is run here once it has
   /// been neither finished nor claimed for this long (its shard is gone or queued behind this one).
   var adoptAfterSeconds: Double = 60
+  /// The suite's budget: no trial starts once the run has this many records (those there when
+  /// the pool started plus those it started), or after `deadline` (monotonic seconds).
+  var budgetTrials: Int? = nil
+  var deadline: Double? = nil
 
   private struct Running {
     var config: TrialConfig
@@ -73,6 +77,11 @@ struct WorkerPool {
     var waitingNoted = Set<Int>()
     var lastHeartbeat = ChildProcess.monotonicSeconds()
     var lastRefresh = 0.0
+    // Records in the run before this pool started anything (dense baselines, earlier rungs,
+    // other executors' work), for the trial budget.
+    let recordedBefore = budgetTrials == nil ? 0 : run.trials().count
+    var startedHere = 0
+    var budgetSpent: String? = nil
     while true {
       // Signals: drain on the first, stop on the second.
       while Interrupts.count - interruptsBefore > interrupts {
@@ -135,8 +144,22 @@ struct WorkerPool {
         for r in running { r.claim.heartbeat() }
         lastHeartbeat = ChildProcess.monotonicSeconds()
       }
+      // The budget: running trials finish, no new ones start.
+      if budgetSpent == nil && !pending.isEmpty {
+        if let cap = budgetTrials, recordedBefore + startedHere >= cap {
+          budgetSpent = "trials"
+          display.event(
+            "budget of \(cap) trials reached: \(pending.count) trial(s) not started"
+              + (running.isEmpty ? "" : "; finishing \(running.count) running"))
+        } else if let deadline, ChildProcess.monotonicSeconds() >= deadline {
+          budgetSpent = "time"
+          display.event(
+            "time budget spent: \(pending.count) trial(s) not started"
+              + (running.isEmpty ? "" : "; finishing \(running.count) running"))
+        }
+      }
       // Start what is ready.
-      if interrupts == 0 && terminated == 0 {
+      if interrupts == 0 && terminated == 0 && budgetSpent == nil {
         var remaining: [Int] = []
         for i in pending {
           let t = trials[i]
@@ -145,7 +168,9 @@ struct WorkerPool {
             display.event("\(tag(i)): finished by another worker")
             continue
           }
-          guard running.count < workers, isReady(t) else {
+          guard running.count < workers, isReady(t),
+            budgetTrials.map({ recordedBefore + startedHere < $0 }) ?? true
+          else {
             if ownedIndices != nil, !isReady(t),
               let j = abandonedBaseline(of: t, since: &unclaimedSince), !pending.contains(j),
               !remaining.contains(j), !running.contains(where: { $0.index == j })
@@ -172,6 +197,7 @@ struct WorkerPool {
               Running(
                 config: t, index: i, pid: pid, claim: claim,
                 started: ChildProcess.monotonicSeconds()))
+            startedHere += 1
             display.event("\(tag(i)): running (log: \(run.trialLogPath(t.id)))")
           } catch {
             var r = TrialRecord(trialID: t.id, config: t, status: .failed)
@@ -184,7 +210,11 @@ struct WorkerPool {
         }
         pending = remaining
       }
-      if running.isEmpty && (pending.isEmpty || interrupts > 0 || terminated > 0) { break }
+      if running.isEmpty
+        && (pending.isEmpty || interrupts > 0 || terminated > 0 || budgetSpent != nil)
+      {
+        break
+      }
       let now = ChildProcess.monotonicSeconds()
       if now - lastRefresh >= 1 {
         lastRefresh = now
@@ -207,6 +237,10 @@ struct WorkerPool {
     display.clear()
     // Stopped before every trial finished: unstarted ones are left, or terminated ones.
     summary.interrupted = terminated > 0 || (interrupts > 0 && !pending.isEmpty)
+    if budgetSpent != nil && !pending.isEmpty {
+      summary.budgetSpent = budgetSpent
+      summary.unfinished = pending.count
+    }
     return summary
   }
 
@@ -281,12 +315,15 @@ struct WorkerPool {
       + (record.reason.map { " — \($0)" } ?? "")
   }
 
-  /// The Pareto front of (accuracy, latency) among this run's finished trials: its size and its
-  /// normalized hypervolume (`RunReport.hypervolume`).
+  /// The Pareto front over the suite's objectives among this run's finished trials: its size
+  /// and its normalized hypervolume (`RunReport.hypervolume`).
   private func frontSummary() -> String {
     let trials = run.trials()
-    let size = RunReport.frontIDs(of: trials).count
-    guard let hv = RunReport.hypervolume(of: trials) else { return "\(size)" }
+    let objectives = suite.resolvedObjectives
+    let size = RunReport.frontIDs(of: trials, objectives: objectives).count
+    guard let hv = RunReport.hypervolume(of: trials, objectives: objectives) else {
+      return "\(size)"
+    }
     return "\(size) (hypervolume \(String(format: "%.4f", hv)))"
   }
 }

@@ -59,17 +59,19 @@ public enum KernelGenerator {
   /// unroll factor times every tile width that fits the batch (just 1 when batch = 1). Order is
   /// stable. A non-scalar ISA adds its compiler flags (`isaFlags`) to `flags`; the default
   /// `isas: [.scalar]` gives exactly the variants (and IDs) of before the knob existed.
+  /// `unrolls` and `nTiles` narrow or widen the space (a suite's `kernels.unroll` / `n_tile`);
+  /// tiles wider than the batch are left out, and when none fits the batch is the one tile.
   public static func variants(
     for workload: Workload, batch: Int, target: String, compiler: String, flags: [String],
-    isas: [KernelISA] = [.scalar]
+    isas: [KernelISA] = [.scalar], unrolls: [Int] = unrollValues, nTiles: [Int] = nTileValues
   ) -> [KernelVariant] {
     precondition(batch >= 1, "batch must be >= 1")
-    var tiles = batch == 1 ? [1] : nTileValues.filter { $0 <= batch }
+    var tiles = batch == 1 ? [1] : nTiles.filter { $0 <= batch }
     if tiles.isEmpty { tiles = [batch] }
     var out: [KernelVariant] = []
     for isa in isas {
       let isaFlags = flags + KernelGenerator.isaFlags(isa).filter { !flags.contains($0) }
-      for unroll in unrollValues {
+      for unroll in unrolls {
         for tile in tiles {
           out.append(
             KernelVariant(

@@ -20,19 +20,22 @@ extension RunReport {
     let caption =
       "Every ok trial: \(metric) against the model latency (batch \(manifest.suite.latency.batch), "
       + "\(manifest.suite.latency.threads) thread; µs, with the conservative 95% interval as a horizontal bar). "
-      + "Marker area grows with the weights' stored size. The Pareto front of (test accuracy ↑, "
-      + "latency ↓) is the filled markers joined by a line, each labelled."
+      + "Marker area grows with the weights' stored size. The Pareto front of (\(Self.describe(objectives))) "
+      + "is the filled markers, each labelled; the line joins the front of test accuracy and latency alone."
     let front = frontIDs
+    let front2D = Self.frontIDs(
+      of: trials, objectives: [ObjectiveSpec(metric: .accuracy), ObjectiveSpec(metric: .latency)])
     let ok = trials.filter {
       $0.status == .ok && $0.latencySeconds != nil
         && (usesBitsPerCharacter ? $0.bitsPerCharacter != nil : $0.accuracy != nil)
     }
-    // Front rows first (by latency), then the others: `every ::0::K-1` selects the front.
+    // The accuracy-latency front's rows first (by latency), then the others: `every ::0::K-1`
+    // selects the line; the `front` column marks the objectives' front.
     func byLatency(_ a: TrialRecord, _ b: TrialRecord) -> Bool {
       (a.latencySeconds!, a.trialID) < (b.latencySeconds!, b.trialID)
     }
-    let onFront = ok.filter { front.contains($0.trialID) }.sorted(by: byLatency)
-    let rest = ok.filter { !front.contains($0.trialID) }.sorted(by: byLatency)
+    let onFront = ok.filter { front2D.contains($0.trialID) }.sorted(by: byLatency)
+    let rest = ok.filter { !front2D.contains($0.trialID) }.sorted(by: byLatency)
     let header = [
       "trial_id", "label", "method", "block", "rate", "seed", "latency_us", "latency_ci_low_us",
       "latency_ci_high_us", "quality", "size_kib", "front",
@@ -76,9 +79,13 @@ extension RunReport {
     ]
     if k > 0 {
       elements += [
-        "'' skip 1 every ::0::\(k - 1) using 7:10 with lines lw 2 lc rgb '#d62728' title 'Pareto front'",
-        "'' skip 1 every ::0::\(k - 1) using 7:10:(size($11)) with points pt 7 ps variable lc rgb '#d62728' notitle",
-        "'' skip 1 every ::0::\(k - 1) using 7:10:2 with labels offset char 1,0.8 left font ',9' notitle",
+        "'' skip 1 every ::0::\(k - 1) using 7:10 with lines lw 2 lc rgb '#d62728' title 'accuracy-latency front'"
+      ]
+    }
+    if !front.isEmpty {
+      elements += [
+        "'' skip 1 using 7:($12 > 0 ? $10 : 1/0):(size($11)) with points pt 7 ps variable lc rgb '#d62728' title 'Pareto front'",
+        "'' skip 1 using 7:($12 > 0 ? $10 : 1/0):2 with labels offset char 1,0.8 left font ',9' notitle",
       ]
     }
     g.plot(elements)

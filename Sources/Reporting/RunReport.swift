@@ -36,36 +36,86 @@ public struct RunReport {
     }
   }
 
-  public static let objectives = [
-    Objective("accuracy", .higherIsBetter), Objective("latency_s", .lowerIsBetter),
-  ]
+  /// The suite's objectives (accuracy ↑, latency ↓, size ↓ unless it names others).
+  public var objectives: [ObjectiveSpec] { manifest.suite.resolvedObjectives }
 
-  /// IDs of the trials on the Pareto front (ok trials with an accuracy and a latency).
-  public var frontIDs: Set<String> { Self.frontIDs(of: trials) }
+  /// A trial's value of each objective (test accuracy, `latency_s`, `size_bytes`); nil unless
+  /// it is ok and has them all.
+  public static func values(_ t: TrialRecord, _ objectives: [ObjectiveSpec]) -> [Double]? {
+    guard t.status == .ok else { return nil }
+    var out: [Double] = []
+    for o in objectives {
+      let v: Double?
+      switch o.metric {
+      case .accuracy: v = t.accuracy
+      case .latency: v = t.latencySeconds
+      case .size: v = t.sizeBytes.map(Double.init)
+      }
+      guard let v, !v.isNaN else { return nil }
+      out.append(v)
+    }
+    return out
+  }
 
-  public static func frontIDs(of trials: [TrialRecord]) -> Set<String> {
-    let ok = trials.filter { $0.status == .ok && $0.accuracy != nil && $0.latencySeconds != nil }
-    let pts = ok.map { [$0.accuracy!, $0.latencySeconds!] }
+  static func directions(_ objectives: [ObjectiveSpec]) -> [Direction] {
+    objectives.map { $0.direction == .max ? .higherIsBetter : .lowerIsBetter }
+  }
+
+  /// "test accuracy ↑, latency ↓, size ↓".
+  public static func describe(_ objectives: [ObjectiveSpec]) -> String {
+    objectives.map { o in
+      let name =
+        switch o.metric {
+        case .accuracy: "test accuracy"
+        case .latency: "latency"
+        case .size: "size"
+        }
+      return name + (o.direction == .max ? " ↑" : " ↓")
+    }.joined(separator: ", ")
+  }
+
+  /// IDs of the trials on the Pareto front (ok trials with a value for every objective).
+  public var frontIDs: Set<String> { Self.frontIDs(of: trials, objectives: objectives) }
+
+  public static func frontIDs(
+    of trials: [TrialRecord], objectives: [ObjectiveSpec] = ObjectiveSpec.defaults
+  ) -> Set<String> {
+    let scored = trials.compactMap { t in values(t, objectives).map { (t.trialID, $0) } }
     return Set(
-      Pareto.front(pts, directions: objectives.map(\.direction)).map { ok[$0].trialID })
+      Pareto.front(scored.map(\.1), directions: directions(objectives)).map { scored[$0].0 })
   }
 
-  /// The hypervolume of the (test accuracy, latency) front of the ok trials, normalized: latency
-  /// as a fraction of the reference latency, 1.1 × the slowest dense baseline (or trial when no
-  /// dense one is done), and accuracy as a fraction. So it lies in [0, 1] — 1 would be accuracy 1
-  /// at zero latency — and, for a fixed reference, grows exactly when the front improves.
-  public static func hypervolume(of trials: [TrialRecord]) -> Double? {
-    let ok = trials.filter { $0.status == .ok && $0.accuracy != nil && $0.latencySeconds != nil }
-    let dense = ok.filter { $0.config.kind == .dense }
-    guard let worst = (dense.isEmpty ? ok : dense).compactMap(\.latencySeconds).max(), worst > 0
-    else { return nil }
-    let ref = 1.1 * worst
-    return Pareto.hypervolume2D(
-      ok.map { [$0.accuracy!, $0.latencySeconds! / ref] },
-      directions: objectives.map(\.direction), reference: [0, 1])
+  /// The hypervolume of the front of the ok trials over the objectives, normalized to [0, 1]:
+  /// accuracy as a fraction, latency and size as fractions of 1.1 × the largest of the dense
+  /// baselines (of every trial when no dense one is done); the reference point is the worst end
+  /// of each (accuracy 0, latency and size 1 for objectives to minimize; 0 for those to
+  /// maximize). 1 would be accuracy 1 at no latency and no size; for a fixed reference it grows
+  /// exactly when the front improves.
+  public static func hypervolume(
+    of trials: [TrialRecord], objectives: [ObjectiveSpec] = ObjectiveSpec.defaults
+  ) -> Double? {
+    let scored = trials.compactMap { t in values(t, objectives).map { (t, $0) } }
+    guard !scored.isEmpty else { return nil }
+    let dense = scored.filter { $0.0.config.kind == .dense }
+    let basis = dense.isEmpty ? scored : dense
+    var scales: [Double] = []
+    for (k, o) in objectives.enumerated() {
+      if o.metric == .accuracy {
+        scales.append(1)
+      } else {
+        guard let worst = basis.map({ $0.1[k] }).max(), worst > 0 else { return nil }
+        scales.append(1.1 * worst)
+      }
+    }
+    let points = scored.map { s in s.1.indices.map { s.1[$0] / scales[$0] } }
+    let reference = objectives.map { o -> Double in
+      o.metric == .accuracy ? (o.direction == .max ? 0 : 1) : (o.direction == .min ? 1 : 0)
+    }
+    return Pareto.hypervolume(
+      points, directions: directions(objectives), reference: reference)
   }
 
-  public var hypervolume: Double? { Self.hypervolume(of: trials) }
+  public var hypervolume: Double? { Self.hypervolume(of: trials, objectives: objectives) }
 
   /// The dense baseline of the same seed, for speedups and accuracy deltas.
   func dense(for t: TrialRecord) -> TrialRecord? {
@@ -143,7 +193,7 @@ public struct RunReport {
         + "bootstrap bounds. A model speedup vs dense is stated only when the two intervals do not "
         + "overlap and the medians differ by more than this machine's noise floor between runner "
         + "processes; otherwise it reads `≈1x (n.s.)`. "
-        + "Trials on the Pareto front of (test accuracy ↑, latency ↓) are marked ★. The test "
+        + "Trials on the Pareto front of (\(Self.describe(objectives))) are marked ★. The test "
         + "accuracy's 95% interval is the Wilson score interval over the test items.")
 
     doc.heading("Trials")
@@ -153,7 +203,7 @@ public struct RunReport {
         + (hypervolume.map {
           String(
             format:
-              "; hypervolume %.4f (accuracy × latency saved, latency as a fraction of 1.1 × the dense latency; 1 is the ideal)",
+              "; hypervolume %.4f (of the front over \(Self.describe(objectives)); latency and size as fractions of 1.1 × the dense model's; 1 is the ideal)",
             $0)
         } ?? "") + ".")
     var rows: [[String]] = []

@@ -7,8 +7,8 @@ import TuningSchema
 /// Rung 0 runs every configuration of the grid with the shortest regularize / retrain phases;
 /// rung r+1 runs the best `ceil(n / eta)` configurations of rung r with `eta` times longer ones,
 /// the last rung with the suite's own epochs. A configuration (method, block, rate: the trial
-/// without its seed) is judged on the mean over its seeds of (validation accuracy ↑, latency ↓,
-/// weights size ↓) at its rung, by non-dominated rank and then crowding — so it is stopped when
+/// without its seed) is judged on the mean over its seeds of the suite's objectives (by default
+/// validation accuracy ↑, latency ↓, weights size ↓) at its rung, by non-dominated rank and then crowding — so it is stopped when
 /// others dominate it, not because it loses on one metric. Test accuracy is never used. Each rung
 /// restarts from the dense baseline (its trials are ordinary trials with their own IDs, stored
 /// and resumed like any other), which spends more than continuing would but keeps every trial
@@ -52,8 +52,9 @@ public enum SuccessiveHalving {
 
   /// The trials of every rung that can be planned from `records` (trial ID → record): the dense
   /// baselines and rung 0 always; rung r+1 once every trial of rung r has a record. `select`
-  /// picks the indices of the `keep` best points (`Analysis.Pareto.select` on validation accuracy
-  /// ↑, latency ↓, size ↓, passed in by the Driver, as stages do not import each other).
+  /// picks the indices of the `keep` best points (`Analysis.Pareto.select` over the suite's
+  /// objectives, validation accuracy standing for accuracy, passed in by the Driver, as stages do
+  /// not import each other). Each point has one value per objective, in the suite's order.
   /// Returns the trials in order, and whether the last rung is planned.
   public static func plan(
     for suite: SweepSpec, records: [String: TrialRecord],
@@ -83,10 +84,13 @@ public enum SuccessiveHalving {
         func mean(_ x: [Double]) -> Double {
           x.count == ok.count && !x.isEmpty ? x.reduce(0, +) / Double(x.count) : .nan
         }
-        return [
-          mean(ok.compactMap(\.valAccuracy)), mean(ok.compactMap(\.latencySeconds)),
-          mean(ok.compactMap { $0.sizeBytes.map(Double.init) }),
-        ]
+        return suite.resolvedObjectives.map { o in
+          switch o.metric {
+          case .accuracy: mean(ok.compactMap(\.valAccuracy))
+          case .latency: mean(ok.compactMap(\.latencySeconds))
+          case .size: mean(ok.compactMap { $0.sizeBytes.map(Double.init) })
+          }
+        }
       }
       let keep = Int((Double(order.count) / Double(eta)).rounded(.up))
       let chosen = Set(select(points, keep).map { order[$0] })

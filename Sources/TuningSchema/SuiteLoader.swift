@@ -423,7 +423,7 @@ public enum SuiteLoader {
         "schema_version", "name", "model", "dataset", "subset", "phases", "training", "scheme",
         "regularizer", "blocks", "rates", "keep_dense", "latency", "kernels", "seeds",
         "trial_timeout_s", "search", "methods", "layer_rates", "rate_mode", "width", "init",
-        "objectives", "budget",
+        "objectives", "budget", "targets",
       ]
       var e = try entries(root, "suite", allowed: keys)
       let placeholders: [String: Node] = [
@@ -596,6 +596,23 @@ public enum SuiteLoader {
       }
       if let n = e["objectives"] { check { spec.objectives = try objectives(n) } }
       if let n = e["budget"] { check { spec.budget = try budget(n) } }
+      if let n = e["targets"] {
+        check {
+          var names: [String] = []
+          for item in try list(n, "targets") {
+            let t = try string(item, "targets")
+            guard SweepSpec.isValidTarget(t) else {
+              throw fail(
+                item,
+                "target '\(t)' is unknown (available: \(SweepSpec.knownTargets.joined(separator: ", ")), ssh:HOST)"
+              )
+            }
+            guard !names.contains(t) else { throw fail(item, "'targets' lists '\(t)' twice") }
+            names.append(t)
+          }
+          spec.targets = names
+        }
+      }
       check {
         guard partial || spec.subset.train >= spec.training.batchSize else {
           throw fail(

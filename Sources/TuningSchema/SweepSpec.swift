@@ -460,6 +460,27 @@ public struct SweepSpec: Codable, Hashable, Sendable {
   /// defaults, `ObjectiveSpec.defaults`).
   public var objectives: [ObjectiveSpec]? = nil
   public var budget: BudgetSpec? = nil
+  /// The kernel targets every layer's variants are built, verified and (where the target times
+  /// natively) measured for: names of `knownTargets` or `ssh:HOST` (nil: `[host]`). The trial's
+  /// latency comes from the first that times natively.
+  public var targets: [String]? = nil
+
+  /// Built-in target names (KernelBuild's `TargetRegistry.builtInNames`; a test keeps the two
+  /// equal).
+  public static let knownTargets = ["host", "x86-64-v3", "x86-64-v4", "aarch64"]
+
+  /// `targets` or `[host]`.
+  public var resolvedTargets: [String] { targets ?? ["host"] }
+
+  /// Whether `name` is a target a suite may name: a built-in one or `ssh:HOST` (HOST letters,
+  /// digits, `.`, `-`, `_`, optionally `user@`).
+  public static func isValidTarget(_ name: String) -> Bool {
+    if knownTargets.contains(name) { return true }
+    guard name.hasPrefix("ssh:") else { return false }
+    let host = name.dropFirst(4)
+    return !host.isEmpty && !host.hasPrefix("-")
+      && host.allSatisfy { $0.isLetter || $0.isNumber || ".-_@".contains($0) }
+  }
 
   /// `objectives` or the defaults.
   public var resolvedObjectives: [ObjectiveSpec] { objectives ?? ObjectiveSpec.defaults }
@@ -483,7 +504,7 @@ public struct SweepSpec: Codable, Hashable, Sendable {
     case rateMode = "rate_mode"
     case width
     case initCheckpoint = "init"
-    case objectives, budget
+    case objectives, budget, targets
   }
 
   /// The run id: the content hash of the suite's canonical form.

@@ -95,7 +95,7 @@ struct Sweep: ParsableCommand {
         }
         print(summary.runDirectory)
         if runner.executor == .slurm && !wait { return }  // submitted; the array does the work
-        if let left = summary.unfinished, left > 0 {
+        if let left = summary.unfinished, left > 0, summary.budgetSpent == nil {
           throw DriverError.failed(
             "\(left) trial(s) did not finish in slurm job \(summary.slurmJobID ?? "?"); see \(summary.runDirectory)/slurm; rerun the same command to resume"
           )

@@ -98,6 +98,55 @@ let slurmSkipReason: String? = {
     #expect(jobAfter?["job_id"] as? String == jobID)
   }
 
+  /// Successive halving on a real Slurm: the tasks share each rung (claims), wait for it to end
+  /// and plan the next one from the same records, so the run equals the local executor's plan —
+  /// 1 dense + 4 configurations at rung 0 + 2 promoted at rung 1 — with no trial run twice.
+  @Test(.enabled(if: slurmSkipReason == nil, Comment(rawValue: slurmSkipReason ?? "")))
+  func halvingRungsAcrossArrayTasks() throws {
+    let dir = temporaryDirectory("slurm-halving")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let suite =
+      tinySuite
+      .replacingOccurrences(of: "name: tiny", with: "name: tiny-slurm-halving")
+      .replacingOccurrences(of: "blocks: [8x16]", with: "blocks: [8x16, 4x4]")
+      + "\nsearch: {strategy: halving, eta: 2, rungs: 2}\n"
+    try suite.write(toFile: "\(dir)/h.yaml", atomically: true, encoding: .utf8)
+    let command = [
+      "sweep", "run", "h.yaml", "--results", "res", "--executor", "slurm", "--workers", "2",
+      "--wait",
+    ]
+    let first = try blkrew(command, cwd: dir)
+    #expect(first.exitCode == 0, "stderr: \(first.stderrText)")
+    let out = lines(first.stdoutText)
+    let jobID = try #require(out.first)
+    let runDir = try #require(out.last)
+    let trialsDir = "\(dir)/\(runDir)/trials"
+    let records = try FileManager.default.contentsOfDirectory(atPath: trialsDir)
+      .filter { $0.hasSuffix(".json") }
+      .map {
+        try RecordCoding.decoder().decode(
+          TrialRecord.self,
+          from: try #require(FileManager.default.contents(atPath: "\(trialsDir)/\($0)")))
+      }
+    #expect(records.count == 7, "\(records.map(\.config.label))")
+    #expect(records.filter { $0.config.rung == 0 }.count == 4)
+    #expect(records.filter { $0.config.rung == 1 }.count == 2)
+    #expect(records.allSatisfy { $0.status == .ok })
+    var taskOutput = ""
+    for i in 0..<2 {
+      taskOutput +=
+        (try? String(
+          contentsOfFile: "\(dir)/\(runDir)/slurm/\(jobID)_\(i).out", encoding: .utf8)) ?? ""
+    }
+    for r in records {
+      let starts = taskOutput.components(separatedBy: "/logs/\(r.trialID).log)").count - 1
+      #expect(starts == 1, "trial \(r.trialID) started \(starts) times:\n\(taskOutput)")
+    }
+    let again = try blkrew(command, cwd: dir)
+    #expect(again.exitCode == 0, "stderr: \(again.stderrText)")
+    #expect(again.stderrText.contains("nothing to submit"), "\(again.stderrText)")
+  }
+
   /// The submission path without a cluster: a fake `sbatch` records its argv and a fake `squeue`
   /// reports the job gone. Checks the sbatch options, the array script, `slurm/job.json`, how
   /// `sweep status` reads claims of other hosts (heartbeat) and of this host (lock only), and that
