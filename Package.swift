@@ -59,7 +59,7 @@ let package = Package(
     .executableTarget(
       name: "blkrew",
       dependencies: [
-        "Driver", "Benchmarks", "TuningSchema", "ResultStore",
+        "Driver", "Benchmarks", "TuningSchema", "ResultStore", "KernelBuild",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     // Tests.

@@ -174,20 +174,57 @@ public struct RunSettings: Codable, Sendable, Hashable {
 /// Runs a built runner on a workload file and turns its JSON into a `RunResult`. A crash, a
 /// timeout or unreadable output becomes a `runFailed` / `timedOut` result with the reason, never
 /// a throw.
+///
+/// The runner runs through `launcher`: directly (`.native`), behind an argv prefix (an emulator:
+/// `qemu-aarch64 -L /usr/aarch64-linux-gnu`), or on a remote host (the binary and the workload
+/// file copied first, the command line quoted for the remote shell). An emulated launcher's
+/// results carry the warning `RunLauncher.emulatedWarning` (`RunResult.emulated`).
 public struct LocalRunner: Sendable {
   public var settings: RunSettings
+  public var launcher: RunLauncher
 
-  public init(settings: RunSettings = RunSettings()) {
+  public init(settings: RunSettings = RunSettings(), launcher: RunLauncher = .native) {
     self.settings = settings
+    self.launcher = launcher
   }
 
   public func run(binaryPath: String, workloadFile: URL, variant: KernelVariant, timeout: Double)
     -> RunResult
   {
-    let arguments = ["--workload", workloadFile.path] + settings.arguments
+    let result = launchAndDecode(
+      binaryPath: binaryPath, workloadFile: workloadFile, variant: variant, timeout: timeout)
+    guard launcher.emulated else { return result }
+    var marked = result
+    marked.warnings = (result.warnings ?? []) + [launcher.emulatedWarning]
+    return marked
+  }
+
+  private func launchAndDecode(
+    binaryPath: String, workloadFile: URL, variant: KernelVariant, timeout: Double
+  ) -> RunResult {
     let child: ChildResult
     do {
-      child = try ChildProcess.run(binaryPath, arguments, timeout: timeout)
+      var workload = workloadFile.path
+      var binary = binaryPath
+      if let remote = launcher.remote {
+        let directory = remote.directory(for: variant.id)
+        for step in remote.setupCommands(
+          files: [binaryPath, workloadFile.path], directory: directory)
+        {
+          let r = try ChildProcess.run(
+            step[0], Array(step.dropFirst()), timeout: remote.copyTimeout)
+          guard r.succeeded else {
+            return .failed(
+              variant, .runFailed,
+              message: "\(step.joined(separator: " ")): \(r.summary)" + Self.tail(r.stderrText))
+          }
+        }
+        binary = directory + "/" + URL(fileURLWithPath: binaryPath).lastPathComponent
+        workload = directory + "/" + workloadFile.lastPathComponent
+      }
+      let argv = launcher.command(
+        binary: binary, arguments: ["--workload", workload] + settings.arguments)
+      child = try ChildProcess.run(argv[0], Array(argv.dropFirst()), timeout: timeout)
     } catch {
       return .failed(variant, .runFailed, message: "\(error)")
     }
@@ -223,11 +260,13 @@ public struct LocalRunner: Sendable {
 
   /// Runs `runner --probe` with the settings' events; nil when the runner fails or says nothing
   /// readable.
+  /// Local and emulated launchers only (a remote probe would need the binary copied first).
   public func probe(binaryPath: String, timeout: Double = 60) -> RunnerProbe? {
+    guard launcher.remote == nil else { return nil }
+    let argv = launcher.command(
+      binary: binaryPath, arguments: ["--probe"] + settings.eventArguments)
     guard
-      let child = try? ChildProcess.run(
-        binaryPath, ["--probe"] + settings.eventArguments,
-        timeout: timeout),
+      let child = try? ChildProcess.run(argv[0], Array(argv.dropFirst()), timeout: timeout),
       child.succeeded
     else { return nil }
     return Self.decodeLastObject(RunnerProbe.self, from: child.stdout)
@@ -244,6 +283,163 @@ public struct LocalRunner: Sendable {
     let text = texts.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
     return text.isEmpty ? "" : ": " + String(text.suffix(500))
   }
+}
+
+/// How a runner binary is started: directly, behind an argv prefix (an emulator), or on a remote
+/// host through a launcher template. Plain data, so the Driver can make one from a
+/// `KernelTarget` (KernelBuild) without KernelRun importing it.
+public struct RunLauncher: Sendable, Hashable {
+  /// argv before the binary, e.g. `["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"]`.
+  public var prefix: [String]
+  /// Timings under this launcher are not the target CPU's (correctness only).
+  public var emulated: Bool
+  /// Run on another host instead (then `prefix` is ignored).
+  public var remote: RemoteLauncher?
+
+  public init(prefix: [String] = [], emulated: Bool = false, remote: RemoteLauncher? = nil) {
+    self.prefix = prefix
+    self.emulated = emulated
+    self.remote = remote
+  }
+
+  public static let native = RunLauncher()
+
+  /// The warning every result of an emulated launcher carries.
+  public var emulatedWarning: String {
+    "emulated: run under \(prefix.first ?? "an emulator"); timings and counters are not the target CPU's, only correctness (and the SDE count) is"
+  }
+
+  /// The argv that runs `binary` (on the remote host: a path there) with `arguments`.
+  public func command(binary: String, arguments: [String]) -> [String] {
+    if let remote { return remote.runCommand(binary: binary, arguments: arguments) }
+    return prefix + [binary] + arguments
+  }
+}
+
+/// A remote launcher: templates of argv words with placeholders, for a real board or phone.
+/// `{host}` is the host; in `run`, `{binary}` the remote binary and `{args}` its arguments (one
+/// word each); in `copy`, `{files}` the local files and `{dir}` the remote directory; in
+/// `prepare`, `{dir}`. Templates are split at spaces and never given to a local shell. The words
+/// that `{binary}` and `{args}` become are quoted for the remote shell (ssh joins its argv with
+/// spaces and the remote shell splits the line again), unless `quoteForRemoteShell` is false.
+public struct RemoteLauncher: Sendable, Hashable {
+  public var host: String
+  public var run: [String]
+  public var copy: [String]
+  public var prepare: [String]
+  /// Where binaries go on the remote host: `<remoteDirectory>/<variant id>/`.
+  public var remoteDirectory: String
+  public var quoteForRemoteShell: Bool
+  /// Seconds each of the prepare and copy steps may take.
+  public var copyTimeout: Double
+
+  public enum TemplateError: Error, CustomStringConvertible, Equatable {
+    case invalid(String)
+    public var description: String {
+      switch self {
+      case .invalid(let s): s
+      }
+    }
+  }
+
+  /// The programs a launcher template (from a suite or the command line) may start.
+  public static let allowedPrograms: Set<String> = ["ssh", "scp", "rsync", "adb"]
+
+  public static let defaultRun = "ssh {host} {binary} {args}"
+  public static let defaultCopy = "scp -q {files} {host}:{dir}/"
+  public static let defaultPrepare = "ssh {host} mkdir -p {dir}"
+
+  /// Parses and checks the templates: `run` must hold `{binary}` and `{args}`; each template's
+  /// program must be in `allowedPrograms` (or be a path a caller allowed, e.g. a test's fake);
+  /// the host and remote directory must be plain words (no shell syntax).
+  public init(
+    host: String, run: String = RemoteLauncher.defaultRun,
+    copy: String = RemoteLauncher.defaultCopy, prepare: String = RemoteLauncher.defaultPrepare,
+    remoteDirectory: String = "/tmp/blkrew-remote", quoteForRemoteShell: Bool = true,
+    allowedPrograms: Set<String> = RemoteLauncher.allowedPrograms, copyTimeout: Double = 120
+  ) throws {
+    func words(_ t: String) -> [String] { t.split(separator: " ").map(String.init) }
+    let plain: (String) -> Bool = { s in
+      !s.isEmpty && s.first != "-"
+        && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-@:/[]+".contains($0)) }
+    }
+    guard plain(host) else { throw TemplateError.invalid("bad remote host '\(host)'") }
+    guard plain(remoteDirectory), remoteDirectory.hasPrefix("/") else {
+      throw TemplateError.invalid("bad remote directory '\(remoteDirectory)'")
+    }
+    let (r, c, p) = (words(run), words(copy), words(prepare))
+    guard r.contains("{binary}"), r.contains("{args}") else {
+      throw TemplateError.invalid("launcher template '\(run)' needs {binary} and {args}")
+    }
+    guard c.contains("{files}") else {
+      throw TemplateError.invalid("copy template '\(copy)' needs {files}")
+    }
+    for t in [r, c, p] where !t.isEmpty {
+      guard allowedPrograms.contains(t[0]) else {
+        throw TemplateError.invalid(
+          "launcher program '\(t[0])' is not allowed (allowed: \(allowedPrograms.sorted().joined(separator: ", ")))"
+        )
+      }
+    }
+    self.host = host
+    self.run = r
+    self.copy = c
+    self.prepare = p
+    self.remoteDirectory = remoteDirectory
+    self.quoteForRemoteShell = quoteForRemoteShell
+    self.copyTimeout = copyTimeout
+  }
+
+  /// `s` as one word for a POSIX shell: unchanged when it has only safe characters, else in
+  /// single quotes (a quote inside becomes `'\''`); the empty string is `''`.
+  public static func shellQuote(_ s: String) -> String {
+    let safe = s.allSatisfy {
+      $0.isASCII && ($0.isLetter || $0.isNumber || "_@%+=:,./-".contains($0))
+    }
+    if !s.isEmpty && safe { return s }
+    return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+  }
+
+  /// The remote directory of one variant.
+  public func directory(for variantID: String) -> String {
+    remoteDirectory + "/" + variantID.filter { $0.isLetter || $0.isNumber || $0 == "-" }
+  }
+
+  private func remoteWord(_ s: String) -> String {
+    quoteForRemoteShell ? Self.shellQuote(s) : s
+  }
+
+  private func expand(_ template: [String], _ lists: [String: [String]], _ words: [String: String])
+    -> [String]
+  {
+    template.flatMap { token -> [String] in
+      if let list = lists[token] { return list }
+      var t = token
+      for (k, v) in words { t = t.replacingOccurrences(of: k, with: v) }
+      return [t]
+    }
+  }
+
+  /// The commands before a run: make the remote directory, copy the files into it.
+  public func setupCommands(files: [String], directory: String) -> [[String]] {
+    let words = ["{host}": host, "{dir}": directory]
+    var out: [[String]] = []
+    if !prepare.isEmpty { out.append(expand(prepare, [:], words)) }
+    out.append(expand(copy, ["{files}": files], words))
+    return out
+  }
+
+  /// The argv that runs `binary` (a remote path) with `arguments` on the host.
+  public func runCommand(binary: String, arguments: [String]) -> [String] {
+    expand(
+      run, ["{binary}": [remoteWord(binary)], "{args}": arguments.map(remoteWord)],
+      ["{host}": host])
+  }
+}
+
+extension RunResult {
+  /// Whether the result was run under an emulator (its warnings say so): its timings mean nothing.
+  public var emulated: Bool { warnings?.contains { $0.hasPrefix("emulated:") } ?? false }
 }
 
 /// The runner's JSON (what it knows; the variant is added by `LocalRunner`).
