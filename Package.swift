@@ -83,6 +83,8 @@ let package = Package(
     .testTarget(name: "ResultStoreTests", dependencies: ["ResultStore"]),
     .testTarget(
       name: "EndToEndTests",
-      dependencies: ["TuningSchema", "ChildProcesses", "NeuralNets", "KernelCodegen"]),
+      dependencies: [
+        "TuningSchema", "ChildProcesses", "NeuralNets", "KernelCodegen", "KernelBuild",
+      ]),
   ]
 )

@@ -1,6 +1,7 @@
 import Analysis
 import ChildProcesses
 import Foundation
+import KernelBuild
 import Reporting
 import ResultStore
 import Search
@@ -123,6 +124,19 @@ public struct SweepRunner {
       throw DriverError.unavailable(
         "compiler \(suite.kernels.compiler) not found (run: apt-get install -y --no-install-recommends gcc)"
       )
+    }
+    // Every target's tools (compiler, qemu, arm64 libraries, ssh), before anything is written;
+    // a target this CPU cannot run is built only, which is no error.
+    for name in suite.resolvedTargets where name != "host" {
+      do {
+        let missing = try TargetRegistry.target(named: name).missingTools(forRunning: true)
+        guard missing.isEmpty else {
+          throw TargetError.missingToolchain(target: name, packages: missing)
+        }
+      } catch let e as TargetError {
+        let line = e.description.replacingOccurrences(of: "blkrew: error: ", with: "")
+        throw DriverError(e.exitCode, "\(suitePath): \(line)")
+      }
     }
     let run = RunDirectory.locate(resultsDir: resultsDir, suite: suite, fresh: fresh)
     do { try run.create() } catch { throw DriverError.failed("\(error)") }

@@ -339,7 +339,98 @@ public struct TrialExecutor {
             == .indistinguishable
       }.map(\.variantID)
     }
+    // The suite's other targets: the same workload's variants built, verified and (natively)
+    // timed there; the trial's latency stays this machine's.
+    let others = suite.resolvedTargets.filter { $0 != "host" }
+    if !others.isEmpty {
+      result.targets = others.map { name in
+        measureOnTarget(
+          name, workload: workload, batch: latencyN, settings: settings,
+          workloadFile: workloadFile, layer: layer, mask: maskBytes, suite: suite)
+      }
+    }
     return result
+  }
+
+  /// One layer's variants on target `name` at `batch`: built for it; run where it can run here
+  /// (natively, under qemu for correctness only — one sample, no counters — or on a remote host);
+  /// built only, with the reason, where it cannot (this CPU lacks the target's ISA).
+  private func measureOnTarget(
+    _ name: String, workload: Workload, batch: Int, settings: RunSettings, workloadFile: URL,
+    layer: TrainedLayer, mask: [UInt8], suite: SweepSpec
+  ) -> TargetLayerResult {
+    let target: KernelTarget
+    do { target = try TargetRegistry.target(named: name) } catch {
+      var r = TargetLayerResult(target: name, emulated: false, variants: [])
+      r.note = "\(error)"
+      return r
+    }
+    var out = TargetLayerResult(target: target.name, emulated: target.emulated, variants: [])
+    let variants = KernelGenerator.variants(
+      for: workload, batch: batch, target: target.name, compiler: target.compiler,
+      flags: target.flags, isas: suite.kernels.isas(supported: target.isas).run,
+      unrolls: suite.kernels.unroll ?? KernelGenerator.unrollValues,
+      nTiles: suite.kernels.nTile ?? KernelGenerator.nTileValues)
+    let builder = LocalBuilder(
+      workDirectory: URL(fileURLWithPath: run.buildDir), target: target, reuseRunnerObjects: true)
+    let status = target.status()
+    guard status.runnable else {
+      out.note = status.runReason
+      var built = 0
+      for v in variants where building({ builder.build(KernelGenerator.generate(v)) }).ok {
+        built += 1
+      }
+      out.built = built
+      out.buildFailed = variants.count - built
+      log(
+        "\(layer.name) on \(name): \(built)/\(variants.count) variants built; \(status.runReason)")
+      return out
+    }
+    let launcher: RunLauncher
+    do {
+      launcher = RunLauncher(
+        prefix: target.launcher, emulated: target.emulated,
+        remote: try target.remoteHost.map {
+          try RemoteLauncher(host: $0, run: target.remoteTemplate ?? TargetRegistry.sshTemplate)
+        })
+    } catch {
+      out.note = "\(error)"
+      return out
+    }
+    var s = settings
+    if target.emulated {
+      // Correctness only: one sample, no warm-up, only a software event (no PMU under qemu).
+      s.warmup = 0
+      s.minRepeats = 1
+      s.maxRepeats = 1
+      s.budgetSeconds = 0
+      s.events = ["perf::task-clock"]
+      s.eventGroups = nil
+    }
+    let runner = LocalRunner(settings: s, launcher: launcher)
+    var best: RunResult?
+    for v in variants {
+      let result =
+        run.kernelResult(v.id)
+        ?? measure(
+          v, builder: builder, runner: runner, workloadFile: workloadFile, layer: layer, mask: mask)
+      log(
+        "\(layer.name) on \(name) \(v.knobs) -> \(result.outcome.rawValue)"
+          + (target.emulated ? " (emulated)" : ""))
+      out.variants.append(
+        .init(
+          variantID: v.id, knobs: v.knobs, outcome: result.outcome,
+          medianSeconds: target.emulated ? nil : result.medianSeconds,
+          maxAbsErr: result.maxAbsErr, tolerance: result.tolerance))
+      if !target.emulated, result.outcome == .measured, let m = result.medianSeconds,
+        m < (best?.medianSeconds ?? .infinity)
+      {
+        best = result
+      }
+    }
+    out.bestVariantID = best?.variantID
+    out.bestMedianSeconds = best?.medianSeconds
+    return out
   }
 
   struct SimulationError: Error, CustomStringConvertible {

@@ -154,6 +154,44 @@ public struct RunReport {
     return "\(fmtTime(s.min)) / \(fmtTime(s.mad)) / \(fmtTime(s.p90)) (\(s.n))"
   }
 
+  /// One row per trial and other target: verified / wrong / failed variant counts and the
+  /// summed best latency (native targets only).
+  func targetRows() -> [[String]] {
+    var rows: [[String]] = []
+    for t in trials where t.layers.contains(where: { $0.targets != nil }) {
+      var order: [String] = []
+      var byTarget: [String: [TargetLayerResult]] = [:]
+      for l in t.layers {
+        for r in l.targets ?? [] {
+          if byTarget[r.target] == nil { order.append(r.target) }
+          byTarget[r.target, default: []].append(r)
+        }
+      }
+      for name in order {
+        let results = byTarget[name]!
+        let variants = results.flatMap(\.variants)
+        let verified = variants.filter { $0.outcome == .measured }.count
+        let wrong = variants.filter { $0.outcome == .wrongResult }.count
+        let failed =
+          variants.count - verified - wrong + results.compactMap(\.buildFailed).reduce(0, +)
+        let emulated = results.contains(where: \.emulated)
+        let bests = results.compactMap(\.bestMedianSeconds)
+        let latency =
+          emulated
+          ? "emulated"
+          : bests.count == results.count && !bests.isEmpty
+            ? fmtTime(bests.reduce(0, +)) : ""
+        let notes = Set(results.compactMap(\.note)).sorted().joined(separator: "; ")
+        let built = results.compactMap(\.built).reduce(0, +)
+        rows.append([
+          t.config.label, "\(t.config.seed)", name, "\(verified)", "\(wrong)", "\(failed)", latency,
+          notes + (built > 0 ? (notes.isEmpty ? "" : "; ") + "\(built) built, not run" : ""),
+        ])
+      }
+    }
+    return rows
+  }
+
   /// The summed best medians of the block-sparse layers (nil for the dense baseline).
   func prunedLatency(_ t: TrialRecord) -> Double? {
     let pruned = t.layers.filter { $0.format != .dense }
@@ -319,6 +357,21 @@ public struct RunReport {
       ],
       layerRows, alignRight: [5, 6, 7, 8, 9, 10])
     for f in figures({ $0 == "layer-latency" }) { doc.figure(f) }
+
+    let targetRows = self.targetRows()
+    if !targetRows.isEmpty {
+      doc.heading("Targets")
+      doc.paragraph(
+        "Each layer's variants were also built for the suite's other targets and checked against the "
+          + "dense reference there. `verified` counts the variants within tolerance; `wrong` those "
+          + "outside it (recorded, never timed as fast); a target run under qemu-user is emulated: "
+          + "correctness only, no latency. The latency is the sum of each layer's fastest verified "
+          + "variant on that target, natively timed; the trial's own latency (above) is this machine's."
+      )
+      doc.table(
+        ["trial", "seed", "target", "verified", "wrong", "failed", "latency", "note"], targetRows,
+        alignRight: [1, 3, 4, 5])
+    }
 
     doc.heading("Counters")
     doc.paragraph(

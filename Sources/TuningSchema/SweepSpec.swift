@@ -461,8 +461,8 @@ public struct SweepSpec: Codable, Hashable, Sendable {
   public var objectives: [ObjectiveSpec]? = nil
   public var budget: BudgetSpec? = nil
   /// The kernel targets every layer's variants are built, verified and (where the target times
-  /// natively) measured for: names of `knownTargets` or `ssh:HOST` (nil: `[host]`). The trial's
-  /// latency comes from the first that times natively.
+  /// natively) measured for: names of `knownTargets` or `ssh:HOST` (nil: `[host]`). `host` is
+  /// always measured: the trial's latency is this machine's; the others are recorded per layer.
   public var targets: [String]? = nil
 
   /// Built-in target names (KernelBuild's `TargetRegistry.builtInNames`; a test keeps the two

@@ -295,6 +295,9 @@ public struct LayerLatency: Codable, Hashable, Sendable {
   public var simulated: SimulatedCost? = nil
   /// Why the cold or simulated measurement is missing, when it was asked for.
   public var extraMeasurementNote: String? = nil
+  /// The layer's variants on the suite's other targets (`targets`): verified on each, timed
+  /// where the target times natively (the trial's latency is the first target's alone).
+  public var targets: [TargetLayerResult]? = nil
   public init(
     layer: String, workloadID: String, format: KernelFormat, rows: Int, cols: Int, kept: Int,
     variants: [VariantSummary], bestVariantID: String?, bestMedianSeconds: Double?,
@@ -322,6 +325,35 @@ public struct LayerLatency: Codable, Hashable, Sendable {
     case derived, simulated
     case bestColdMedianSeconds = "best_cold_median_s"
     case extraMeasurementNote = "extra_measurement_note"
+    case targets
+  }
+}
+
+/// One layer's kernel variants on one more target of the suite.
+public struct TargetLayerResult: Codable, Hashable, Sendable {
+  public var target: String
+  /// Run under an emulator (qemu-user): the outcomes say whether the kernels compute the right
+  /// thing there; their times mean nothing and `bestMedianSeconds` stays nil.
+  public var emulated: Bool
+  /// Built only, not run (the target cannot run here, e.g. this CPU lacks its ISA): why.
+  public var note: String?
+  /// The variants run (verified, and timed where native); empty when built only.
+  public var variants: [LayerLatency.VariantSummary]
+  /// Variants built but not run, and those whose build failed, when built only.
+  public var built: Int?
+  public var buildFailed: Int?
+  public var bestVariantID: String?
+  public var bestMedianSeconds: Double?
+  public init(target: String, emulated: Bool, variants: [LayerLatency.VariantSummary]) {
+    self.target = target
+    self.emulated = emulated
+    self.variants = variants
+  }
+  enum CodingKeys: String, CodingKey {
+    case target, emulated, note, variants, built
+    case buildFailed = "build_failed"
+    case bestVariantID = "best_variant_id"
+    case bestMedianSeconds = "best_median_s"
   }
 }
 

@@ -1,5 +1,6 @@
 import ChildProcesses
 import Foundation
+import KernelBuild
 import KernelCodegen
 import Testing
 import TuningSchema
@@ -61,5 +62,90 @@ import TuningSchema
     #expect(again.exitCode == 0, "\(again.stderrText)")
     #expect(!again.stderrText.contains(": running"), "\(again.stderrText)")
     #expect(try records(runDir).count == 2)
+  }
+}
+
+/// `targets`: each layer's variants are also built and verified on the listed targets
+/// (x86-64-v3 natively timed, aarch64 under qemu: correctness only); a target whose tools are
+/// missing stops the sweep before anything is written, exit 69 naming the package.
+@Suite(.serialized) struct SuiteTargetsTests {
+  static let aarch64Ready: Bool = {
+    guard let t = try? TargetRegistry.target(named: "aarch64") else { return false }
+    return t.missingTools(forRunning: true).isEmpty
+  }()
+
+  @Test(
+    .enabled(
+      if: aarch64Ready,
+      "the aarch64 cross toolchain, qemu-user or arm64 PAPI/json-c is missing (scripts/setup.sh)"))
+  func layersAreVerifiedOnEveryTarget() throws {
+    let dir = temporaryDirectory("targets")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let suite =
+      tinySuite
+      .replacingOccurrences(of: "name: tiny", with: "name: tiny-targets")
+      .replacingOccurrences(of: "rates: [2, 4]", with: "rates: [4]")
+      .replacingOccurrences(of: "batch_n: 4", with: "batch_n: 0")
+      .replacingOccurrences(of: "budget_s: 0.01}", with: "budget_s: 0.01, unroll: [2]}")
+      + "\ntargets: [host, x86-64-v3, aarch64]\n"
+    try suite.write(toFile: "\(dir)/t.yaml", atomically: true, encoding: .utf8)
+    let r = try ChildProcess.run(
+      blkrewBinary(), ["sweep", "run", "t.yaml", "--results", "res", "--workers", "1"],
+      workingDirectory: dir, timeout: 600)
+    #expect(r.exitCode == 0, "\(r.stderrText)")
+    let runDir = "\(dir)/" + (r.stdoutText.split(separator: "\n").last.map(String.init) ?? "")
+    let files = try FileManager.default.contentsOfDirectory(atPath: "\(runDir)/trials")
+      .filter { $0.hasSuffix(".json") }
+    #expect(files.count == 2)
+    for f in files {
+      let rec = try RecordCoding.decoder().decode(
+        TrialRecord.self,
+        from: try #require(FileManager.default.contents(atPath: "\(runDir)/trials/\(f)")))
+      #expect(rec.status == .ok && rec.latencySeconds != nil)
+      for layer in rec.layers {
+        let targets = try #require(layer.targets)
+        #expect(targets.map(\.target) == ["x86-64-v3", "aarch64"])
+        for t in targets {
+          #expect(!t.variants.isEmpty)
+          #expect(t.variants.allSatisfy { $0.outcome == .measured }, "\(t)")
+          #expect(
+            t.variants.allSatisfy { ($0.maxAbsErr ?? .infinity) <= ($0.tolerance ?? 0) })
+        }
+        #expect(targets[0].emulated == false && targets[0].bestMedianSeconds != nil)
+        #expect(targets[1].emulated && targets[1].bestMedianSeconds == nil)
+      }
+    }
+    let report = try ChildProcess.run(
+      blkrewBinary(), ["report", runDir, "--format", "md", "--out", "\(dir)/rep"],
+      workingDirectory: dir, timeout: 120)
+    #expect(report.exitCode == 0, "\(report.stderrText)")
+    let md = (try? String(contentsOfFile: "\(dir)/rep/report.md", encoding: .utf8)) ?? ""
+    #expect(md.contains("## Targets") && md.contains("| aarch64 |") && md.contains("emulated"))
+  }
+
+  @Test func missingTargetToolchainExits69() throws {
+    let dir = temporaryDirectory("targets-69")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    // A PATH with the host compiler but no cross compiler and no qemu.
+    let bin = "\(dir)/bin"
+    try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+    for tool in ["gcc", "cc", "pkg-config"] {
+      if let p = ChildProcess.which(tool) {
+        try FileManager.default.createSymbolicLink(atPath: "\(bin)/\(tool)", withDestinationPath: p)
+      }
+    }
+    let suite =
+      tinySuite.replacingOccurrences(of: "name: tiny", with: "name: tiny-69")
+      + "\ntargets: [aarch64]\n"
+    try suite.write(toFile: "\(dir)/t.yaml", atomically: true, encoding: .utf8)
+    var env = ProcessInfo.processInfo.environment
+    env["PATH"] = bin
+    let r = try ChildProcess.run(
+      blkrewBinary(), ["sweep", "run", "t.yaml", "--results", "res"], environment: env,
+      workingDirectory: dir, timeout: 120)
+    #expect(r.exitCode == 69, "\(r.stderrText)")
+    let lines = r.stderrText.split(separator: "\n").filter { $0.hasPrefix("blkrew: error:") }
+    #expect(lines.count == 1 && lines[0].contains("gcc-aarch64-linux-gnu"), "\(r.stderrText)")
+    #expect(!FileManager.default.fileExists(atPath: "\(dir)/res"))
   }
 }
