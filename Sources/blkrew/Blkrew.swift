@@ -19,7 +19,7 @@ struct Blkrew: ParsableCommand {
     subcommands: [
       Sweep.self, Suite.self, Train.self, Prune.self, Report.self, Compare.self, Reproduce.self,
       Doctor.self, Bench.self, TrialChild.self,
-      ShardChild.self, BenchTrainChild.self, TargetsCommand.self,
+      ShardChild.self, BenchTrainChild.self, TargetsCommand.self, Kernel.self,
     ])
 }
 

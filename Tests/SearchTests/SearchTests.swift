@@ -170,3 +170,30 @@ import TuningSchema
       !plan.contains { $0.rung == 1 && $0.rate == 8 && $0.block == BlockShape(rows: 8, cols: 16) })
   }
 }
+
+@Suite struct KnobSearchTests {
+  /// A separable bowl with its minimum at (2, 1, 3) and one failing point.
+  func cost(_ p: [Int]) -> Double? {
+    if p == [0, 0, 0] { return nil }
+    return Double((p[0] - 2) * (p[0] - 2) + (p[1] - 1) * (p[1] - 1) + (p[2] - 3) * (p[2] - 3))
+  }
+
+  @Test func exhaustiveMeasuresEveryPointOnce() {
+    let o = KnobSearch.run(.exhaustive, sizes: [3, 2, 4], cost: cost)
+    #expect(o.measured.count == 24 && Set(o.measured.map(\.0)).count == 24)
+    #expect(o.best == [2, 1, 3])
+  }
+
+  @Test func greedyFindsTheBowlsMinimumWithFewMeasurements() {
+    let o = KnobSearch.run(.greedy, sizes: [3, 2, 4], start: [0, 0, 1], cost: cost)
+    #expect(o.best == [2, 1, 3])
+    #expect(o.measured.count < 24)
+    #expect(Set(o.measured.map(\.0)).count == o.measured.count)
+  }
+
+  @Test func randomKeepsToTheLimitAndTheSeed() {
+    let a = KnobSearch.run(.random, sizes: [3, 2, 4], limit: 6, seed: 7, cost: cost)
+    let b = KnobSearch.run(.random, sizes: [3, 2, 4], limit: 6, seed: 7, cost: cost)
+    #expect(a.measured.count == 6 && a.measured.map(\.0) == b.measured.map(\.0))
+  }
+}

@@ -1,0 +1,82 @@
+import ChildProcesses
+import Foundation
+import Testing
+
+/// `blkrew kernel tune`: a pruned checkpoint's block-sparse layer tuned without a sweep: every
+/// variant verified against the dense reference, the JSON contract of DESIGN section 9, and the
+/// exit codes for bad input.
+@Suite(.serialized) struct KernelTuneTests {
+  func blkrew(_ args: [String], cwd: String, environment: [String: String]? = nil) throws
+    -> ChildResult
+  {
+    try ChildProcess.run(
+      blkrewBinary(), args, environment: environment, workingDirectory: cwd, timeout: 600)
+  }
+
+  @Test func tunesAPrunedLayerAndRejectsBadInput() throws {
+    let dir = temporaryDirectory("kernel-tune")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let trained = try blkrew(
+      [
+        "train", "--model", "mlp", "--dataset", "fashion-mnist", "--epochs", "1",
+        "--train-subset", "500", "--out", "mlp.safetensors",
+      ], cwd: dir)
+    #expect(trained.exitCode == 0, "\(trained.stderrText)")
+    let pruned = try blkrew(
+      [
+        "prune", "--checkpoint", "mlp.safetensors", "--block", "8x16", "--rate", "4",
+        "--reg-epochs", "0", "--retrain-epochs", "0", "--out", "p.safetensors",
+      ], cwd: dir)
+    #expect(pruned.exitCode == 0, "\(pruned.stderrText)")
+
+    for strategy in ["exhaustive", "greedy"] {
+      let r = try blkrew(
+        [
+          "kernel", "tune", "--checkpoint", "p.safetensors", "--layer", "fc2", "--batch", "8",
+          "--budget-s", "60", "--strategy", strategy, "--json",
+        ], cwd: dir)
+      #expect(r.exitCode == 0, "\(r.stderrText)")
+      let json = try #require(
+        try JSONSerialization.jsonObject(with: Data(r.stdoutText.utf8)) as? [String: Any])
+      #expect(json["emulated"] as? Bool == false)
+      let variants = try #require(json["variants"] as? [[String: Any]])
+      #expect(!variants.isEmpty)
+      for v in variants {
+        #expect(v["layer"] as? String == "fc2" && v["id"] is String && v["knobs"] is [String: Any])
+        #expect(v["outcome"] as? String == "measured", "\(v)")
+        let err = try #require(v["max_abs_err"] as? Double)
+        #expect(err <= (v["tolerance"] as? Double ?? 0))
+        #expect((v["median_s"] as? Double ?? 0) > 0)
+      }
+      let layers = try #require(json["layers"] as? [[String: Any]])
+      #expect(layers.count == 1 && layers[0]["format"] as? String == "block-column")
+      #expect(layers[0]["best_variant_id"] is String)
+      if strategy == "exhaustive" {
+        #expect(variants.count == layers[0]["space"] as? Int)
+      } else {
+        #expect(variants.count < (layers[0]["space"] as? Int ?? 0))
+      }
+    }
+
+    let missing = try blkrew(["kernel", "tune", "--checkpoint", "nope.safetensors"], cwd: dir)
+    #expect(missing.exitCode == 66)
+    let badLayer = try blkrew(
+      ["kernel", "tune", "--checkpoint", "p.safetensors", "--layer", "conv9"], cwd: dir)
+    #expect(badLayer.exitCode == 64 && badLayer.stderrText.contains("fc1, fc2, fc3"))
+    try Data("not a checkpoint".utf8).write(to: URL(fileURLWithPath: "\(dir)/bad.safetensors"))
+    let corrupt = try blkrew(["kernel", "tune", "--checkpoint", "bad.safetensors"], cwd: dir)
+    #expect(corrupt.exitCode == 65, "\(corrupt.stderrText)")
+    let unknown = try blkrew(
+      ["kernel", "tune", "--checkpoint", "p.safetensors", "--target", "riscv"], cwd: dir)
+    #expect(unknown.exitCode == 64, "\(unknown.stderrText)")
+    // A PATH without the cross tools: the aarch64 target's toolchain is missing.
+    let bin = "\(dir)/bin"
+    try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+    let env = ["PATH": bin, "HOME": NSHomeDirectory()]
+    let noCross = try blkrew(
+      ["kernel", "tune", "--checkpoint", "p.safetensors", "--target", "aarch64"], cwd: dir,
+      environment: env)
+    #expect(noCross.exitCode == 69, "\(noCross.stderrText)")
+    #expect(noCross.stderrText.contains("gcc-aarch64-linux-gnu"))
+  }
+}
