@@ -1,0 +1,35 @@
+# blkrew plot 'norm-histograms-blk-rew', generated from the run's records (deterministic).
+# Data: norm-histograms-blk-rew.csv (first row: column names). Draw it here with: gnuplot norm-histograms-blk-rew.gp
+if (!exists("outfile")) outfile = 'norm-histograms-blk-rew.svg'
+set encoding utf8
+set terminal svg size 900,600 dynamic noenhanced font 'sans,11' background rgb 'white'
+set output outfile
+set datafile separator ','
+set datafile missing ''
+set title 'Group norms: 8x8 R8 seed 1'
+set grid
+set key outside right top
+set style fill transparent solid 0.45 noborder
+set key inside top left
+set multiplot layout 2,2 title 'Group norms: 8x8 R8 seed 1'
+set title 'features.0 (zeros 0 → 0; below range 0 → 0)'
+set xlabel 'log10 group norm'
+set ylabel 'groups'
+plot 'norm-histograms-blk-rew.csv' skip 1 every ::0::23 using 5:6:($4-$3) with boxes lc rgb '#1f77b4' title 'before regularization', \
+     '' skip 1 every ::24::47 using 5:6:($4-$3) with boxes lc rgb '#d62728' title 'before the hard prune'
+set title 'features.3 (zeros 0 → 0; below range 0 → 0)'
+set xlabel 'log10 group norm'
+set ylabel 'groups'
+plot 'norm-histograms-blk-rew.csv' skip 1 every ::48::71 using 5:6:($4-$3) with boxes lc rgb '#1f77b4' title 'before regularization', \
+     '' skip 1 every ::72::95 using 5:6:($4-$3) with boxes lc rgb '#d62728' title 'before the hard prune'
+set title 'classifier.0 (zeros 0 → 0; below range 0 → 0)'
+set xlabel 'log10 group norm'
+set ylabel 'groups'
+plot 'norm-histograms-blk-rew.csv' skip 1 every ::96::119 using 5:6:($4-$3) with boxes lc rgb '#1f77b4' title 'before regularization', \
+     '' skip 1 every ::120::143 using 5:6:($4-$3) with boxes lc rgb '#d62728' title 'before the hard prune'
+set title 'classifier.2 (zeros 0 → 0; below range 0 → 0)'
+set xlabel 'log10 group norm'
+set ylabel 'groups'
+plot 'norm-histograms-blk-rew.csv' skip 1 every ::144::167 using 5:6:($4-$3) with boxes lc rgb '#1f77b4' title 'before regularization', \
+     '' skip 1 every ::168::191 using 5:6:($4-$3) with boxes lc rgb '#d62728' title 'before the hard prune'
+unset multiplot
