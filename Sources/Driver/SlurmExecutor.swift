@@ -355,7 +355,13 @@ public enum SlurmShard {
     }
     var summary: SweepRunner.Summary
     if suite.search.strategy == .halving {
-      summary = try halving(run: run, suite: suite, pool: pool)
+      // Every task works on the whole rung (claims share its trials out, and a task waits for
+      // the trials others hold), so the rung ends for all tasks together and each plans the next
+      // from the same records: the local executor's plan. A dead claim holder's trial is taken
+      // over.
+      summary = try SweepRunner.halvingRungs(
+        run: run, suite: suite,
+        progress: { FileHandle.standardError.write(Data("blkrew: \($0)\n".utf8)) }, pool: pool)
     } else {
       let plan = SweepRunner.plan(suite)
       var p = pool(plan)
@@ -369,38 +375,6 @@ public enum SlurmShard {
           + "\(summary.skipped) already done" + (summary.interrupted ? ", interrupted" : "")
           + String(format: ", %.0f s\n", summary.seconds)).utf8))
     return summary
-  }
-}
-
-extension SlurmShard {
-  /// Successive halving in an array task: every task works on the whole rung (claims share its
-  /// trials out, and a task waits for the trials others hold), so the rung ends for all tasks
-  /// together and each plans the next one from the same records — the same plan the local
-  /// executor makes. A task whose claim holder died takes the trial over.
-  static func halving(
-    run: RunDirectory, suite: SweepSpec, pool: ([TrialConfig]) -> WorkerPool
-  ) throws -> SweepRunner.Summary {
-    var total: SweepRunner.Summary?
-    var planned = -1
-    while true {
-      let (trials, complete) = SweepRunner.halvingPlan(suite, records: SweepRunner.records(run))
-      if trials.count == planned { break }
-      planned = trials.count
-      var p = pool(trials)
-      let s = try p.runAll()
-      if var t = total {
-        t.ok += s.ok
-        t.failed += s.failed
-        t.trials = s.trials
-        t.interrupted = s.interrupted
-        t.budgetSpent = s.budgetSpent
-        total = t
-      } else {
-        total = s
-      }
-      if s.interrupted || s.budgetSpent != nil || complete { break }
-    }
-    return total!
   }
 }
 

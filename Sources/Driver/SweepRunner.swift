@@ -208,20 +208,33 @@ public struct SweepRunner {
   /// Successive halving: one worker pool per rung, each rung planned from the records of the
   /// one before (so a resumed sweep replans the same rungs and skips what is done).
   private func runHalving(_ run: RunDirectory, suite: SweepSpec, start: Date) throws -> Summary {
+    try Self.halvingRungs(run: run, suite: suite, progress: progress) { trials in
+      var pool = WorkerPool(
+        run: run, suite: suite, trials: trials, workers: max(1, workers),
+        executable: Self.executablePath())
+      Self.applyBudget(suite, to: &pool, start: start)
+      return pool
+    }
+  }
+
+  /// The rung loop of successive halving, shared by the local executor and Slurm's array
+  /// tasks: plan from the records, run the plan's pool (`pool` makes it), until the last rung is
+  /// planned and run, nothing new can be planned, the pool was interrupted or the budget spent.
+  static func halvingRungs(
+    run: RunDirectory, suite: SweepSpec, progress: (String) -> Void,
+    pool makePool: ([TrialConfig]) -> WorkerPool
+  ) throws -> Summary {
     var total: Summary?
     var planned = -1
     while true {
-      let (trials, complete) = Self.halvingPlan(suite, records: Self.records(run))
+      let (trials, complete) = halvingPlan(suite, records: records(run))
       if trials.count == planned { break }  // nothing new could be planned
       planned = trials.count
       let rung = trials.compactMap(\.rung).max() ?? 0
       progress(
         "successive halving: rung \(rung + 1) of \(SuccessiveHalving.settings(suite).rungs), \(trials.count) trials planned"
       )
-      var pool = WorkerPool(
-        run: run, suite: suite, trials: trials, workers: max(1, workers),
-        executable: Self.executablePath())
-      Self.applyBudget(suite, to: &pool, start: start)
+      var pool = makePool(trials)
       let s = try pool.runAll()
       if var t = total {
         t.ok += s.ok

@@ -272,19 +272,9 @@ public enum TargetRegistry {
   /// Debian multiarch's arm64 libraries (PAPI, libsde, json-c).
   public static let aarch64LibDir = "/usr/lib/aarch64-linux-gnu"
 
-  /// The flags of the first "flags" / "Features" line of /proc/cpuinfo (empty if unreadable).
-  /// (The same reading as `KernelGenerator.hostCPUFlags`; KernelBuild cannot import KernelCodegen.)
+  /// The host's /proc/cpuinfo flags (`KernelISA.hostCPUFlags`).
   public static func hostCPUFlags(cpuinfo path: String = "/proc/cpuinfo") -> Set<String> {
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
-    for line in text.split(separator: "\n") {
-      let parts = line.split(separator: ":", maxSplits: 1)
-      guard parts.count == 2 else { continue }
-      let key = parts[0].trimmingCharacters(in: .whitespaces)
-      if key == "flags" || key == "Features" {
-        return Set(parts[1].split(separator: " ").map(String.init))
-      }
-    }
-    return []
+    KernelISA.hostCPUFlags(cpuinfo: path)
   }
 
   /// The machine this process runs on: "x86_64" or "aarch64" (uname).
@@ -307,11 +297,7 @@ public enum TargetRegistry {
 
   /// The ISAs a CPU with these flags runs, scalar first (`KernelGenerator.supportedISAs`).
   static func isas(cpuFlags: Set<String>) -> [KernelISA] {
-    var out: [KernelISA] = [.scalar]
-    if cpuFlags.contains("avx2") && cpuFlags.contains("fma") { out.append(.avx2) }
-    if cpuFlags.contains("avx512f") { out.append(.avx512) }
-    if cpuFlags.contains("asimd") || cpuFlags.contains("neon") { out.append(.neon) }
-    return out
+    KernelISA.supported(cpuFlags: cpuFlags)
   }
 
   static let runnerLibraries = [

@@ -31,28 +31,14 @@ extension KernelGenerator {
     }
   }
 
-  /// The ISAs a CPU with these /proc/cpuinfo flags runs (scalar first). aarch64 reports NEON as
-  /// `asimd`.
+  /// The ISAs a CPU with these /proc/cpuinfo flags runs (scalar first; `KernelISA.supported`).
   public static func supportedISAs(cpuFlags: Set<String>) -> [KernelISA] {
-    var out: [KernelISA] = [.scalar]
-    if cpuFlags.contains("avx2") && cpuFlags.contains("fma") { out.append(.avx2) }
-    if cpuFlags.contains("avx512f") { out.append(.avx512) }
-    if cpuFlags.contains("asimd") || cpuFlags.contains("neon") { out.append(.neon) }
-    return out
+    KernelISA.supported(cpuFlags: cpuFlags)
   }
 
-  /// The flags of the first "flags" / "Features" line of /proc/cpuinfo (empty if unreadable).
+  /// The host's /proc/cpuinfo flags (`KernelISA.hostCPUFlags`).
   public static func hostCPUFlags(cpuinfo path: String = "/proc/cpuinfo") -> Set<String> {
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
-    for line in text.split(separator: "\n") {
-      let parts = line.split(separator: ":", maxSplits: 1)
-      guard parts.count == 2 else { continue }
-      let key = parts[0].trimmingCharacters(in: .whitespaces)
-      if key == "flags" || key == "Features" {
-        return Set(parts[1].split(separator: " ").map(String.init))
-      }
-    }
-    return []
+    KernelISA.hostCPUFlags(cpuinfo: path)
   }
 
   // MARK: - The vector layer

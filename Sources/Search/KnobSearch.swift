@@ -43,7 +43,7 @@ public enum KnobSearch {
     case .exhaustive:
       for p in all.prefix(limit) { _ = measure(p) }
     case .random:
-      var rng = SplitMix(seed: seed)
+      var rng = SplitMixRandom(seed: seed)
       var order = all
       for i in stride(from: order.count - 1, to: 0, by: -1) {
         order.swapAt(i, Int(rng.next() % UInt64(i + 1)))
@@ -77,17 +77,5 @@ public enum KnobSearch {
     var out: [[Int]] = [[]]
     for n in sizes { out = out.flatMap { p in (0..<n).map { p + [$0] } } }
     return out
-  }
-
-  struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-      state &+= 0x9E37_79B9_7F4A_7C15
-      var z = state
-      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-      return z ^ (z >> 31)
-    }
   }
 }

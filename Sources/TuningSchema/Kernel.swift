@@ -26,6 +26,31 @@ public enum KernelISA: String, Codable, Sendable, CaseIterable {
   case avx512
   /// AArch64 NEON intrinsics (`float32x4_t`, `vfmaq_f32`).
   case neon
+
+  /// The ISAs a CPU with these /proc/cpuinfo flags runs (scalar first). aarch64 reports NEON as
+  /// `asimd`.
+  public static func supported(cpuFlags: Set<String>) -> [KernelISA] {
+    var out: [KernelISA] = [.scalar]
+    if cpuFlags.contains("avx2") && cpuFlags.contains("fma") { out.append(.avx2) }
+    if cpuFlags.contains("avx512f") { out.append(.avx512) }
+    if cpuFlags.contains("asimd") || cpuFlags.contains("neon") { out.append(.neon) }
+    return out
+  }
+
+  /// The flags of the first "flags" / "Features" line of /proc/cpuinfo (empty if unreadable),
+  /// read at run time: the stages that generate, build and run kernels all ask here.
+  public static func hostCPUFlags(cpuinfo path: String = "/proc/cpuinfo") -> Set<String> {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+    for line in text.split(separator: "\n") {
+      let parts = line.split(separator: ":", maxSplits: 1)
+      guard parts.count == 2 else { continue }
+      let key = parts[0].trimmingCharacters(in: .whitespaces)
+      if key == "flags" || key == "Features" {
+        return Set(parts[1].split(separator: " ").map(String.init))
+      }
+    }
+    return []
+  }
 }
 
 /// One layer's kernel problem in the GEMM view: `W[rows = M outputs, cols = K inputs]` and its
