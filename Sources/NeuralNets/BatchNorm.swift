@@ -74,57 +74,66 @@ public class BatchNorm: Module {
       "BatchNorm: training needs more than one value per channel, input shape \(x.shape)")
     cachedShape = x.shape
     cachedTraining = training
-    var mean = [Float](repeating: 0, count: c)
-    var inv = [Float](repeating: 0, count: c)
-    x.data.withUnsafeBufferPointer { xp in
-      for ch in 0..<c {
-        if training {
-          var sum = 0.0
-          for i in 0..<n {
-            let p = xp.baseAddress! + (i * c + ch) * s
-            sum += Double(Vectorized.sum(p, count: s))
-          }
-          let mu = sum / Double(m)
-          var sq = 0.0
-          for i in 0..<n {
-            let p = xp.baseAddress! + (i * c + ch) * s
-            sq += Double(Vectorized.sumOfSquaredDeviations(p, mean: Float(mu), count: s))
-          }
-          let variance = sq / Double(m)
-          mean[ch] = Float(mu)
-          inv[ch] = Float(1 / (variance + Double(eps)).squareRoot())
-          let mom = Double(momentum)
-          runningMean.value.data[ch] = Float(
-            (1 - mom) * Double(runningMean.value.data[ch]) + mom * mu)
-          runningVar.value.data[ch] = Float(
-            (1 - mom) * Double(runningVar.value.data[ch]) + mom * variance * Double(m)
-              / Double(m - 1))
-        } else {
-          mean[ch] = runningMean.value.data[ch]
-          inv[ch] = Float(1 / (Double(runningVar.value.data[ch]) + Double(eps)).squareRoot())
-        }
-      }
-    }
-    if training { numBatchesTracked.value.data[0] += 1 }
+    // One parallel loop over the channels: a channel's statistics (summed over the samples in
+    // order, as on one thread) and then its normalisation, so results do not depend on the
+    // number of threads.
+    var inv = Conv2d.take(&invStd, count: c)
     var xhat = Conv2d.take(&normalized, count: x.count)
+    let mom = Double(momentum)
+    let epsilon = Double(eps)
     let y = Tensor(shape: x.shape) { yp in
       xhat.withUnsafeMutableBufferPointer { hp in
-        x.data.withUnsafeBufferPointer { xp in
-          for i in 0..<n {
-            for ch in 0..<c {
-              let off = (i * c + ch) * s
-              let (mu, iv) = (mean[ch], inv[ch])
-              let (g, b) = (weight.value.data[ch], bias.value.data[ch])
-              let src = xp.baseAddress! + off
-              let h = hp.baseAddress! + off
-              let dst = yp.baseAddress! + off
-              Vectorized.normalize(
-                src, mean: mu, invStd: iv, gamma: g, beta: b, normalized: h, output: dst, count: s)
+        inv.withUnsafeMutableBufferPointer { ip in
+          x.data.withUnsafeBufferPointer { xp in
+            weight.value.data.withUnsafeBufferPointer { wp in
+              bias.value.data.withUnsafeBufferPointer { bp in
+                runningMean.value.data.withUnsafeMutableBufferPointer { rmp in
+                  runningVar.value.data.withUnsafeMutableBufferPointer { rvp in
+                    let (xb, hb, yb) = (xp.baseAddress!, hp.baseAddress!, yp.baseAddress!)
+                    let (rm, rv, ib) = (rmp.baseAddress!, rvp.baseAddress!, ip.baseAddress!)
+                    let (wb, bb) = (wp.baseAddress!, bp.baseAddress!)
+                    Parallel.forEach(c, grain: Conv2d.grain(itemSize: m)) { ch in
+                      let mu: Float
+                      let iv: Float
+                      if training {
+                        var sum = 0.0
+                        for i in 0..<n {
+                          sum += Double(Vectorized.sum(xb + (i * c + ch) * s, count: s))
+                        }
+                        let mean = sum / Double(m)
+                        var sq = 0.0
+                        for i in 0..<n {
+                          sq += Double(
+                            Vectorized.sumOfSquaredDeviations(
+                              xb + (i * c + ch) * s, mean: Float(mean), count: s))
+                        }
+                        let variance = sq / Double(m)
+                        mu = Float(mean)
+                        iv = Float(1 / (variance + epsilon).squareRoot())
+                        rm[ch] = Float((1 - mom) * Double(rm[ch]) + mom * mean)
+                        rv[ch] = Float(
+                          (1 - mom) * Double(rv[ch]) + mom * variance * Double(m) / Double(m - 1))
+                      } else {
+                        mu = rm[ch]
+                        iv = Float(1 / (Double(rv[ch]) + epsilon).squareRoot())
+                      }
+                      ib[ch] = iv
+                      for i in 0..<n {
+                        let off = (i * c + ch) * s
+                        Vectorized.normalize(
+                          xb + off, mean: mu, invStd: iv, gamma: wb[ch], beta: bb[ch],
+                          normalized: hb + off, output: yb + off, count: s)
+                      }
+                    }
+                  }
+                }
+              }
             }
           }
         }
       }
     }
+    if training { numBatchesTracked.value.data[0] += 1 }
     normalized = xhat
     invStd = inv
     return y
@@ -141,48 +150,47 @@ public class BatchNorm: Module {
     let c = features
     let s = Tensor.elementCount(Array(shape.dropFirst(2)))
     let m = Float(n * s)
-    var sumG = [Float](repeating: 0, count: c)
-    var sumGX = [Float](repeating: 0, count: c)
-    gradOutput.data.withUnsafeBufferPointer { gp in
-      normalized.withUnsafeBufferPointer { hp in
-        for ch in 0..<c {
-          var a = 0.0
-          var b = 0.0
-          for i in 0..<n {
-            let off = (i * c + ch) * s
-            let g = gp.baseAddress! + off
-            let h = hp.baseAddress! + off
-            let (pa, pb) = Vectorized.sumAndDot(g, h, count: s)
-            a += Double(pa)
-            b += Double(pb)
-          }
-          sumG[ch] = Float(a)
-          sumGX[ch] = Float(b)
-        }
-      }
-    }
-    for ch in 0..<c {
-      bias.grad.data[ch] += sumG[ch]
-      weight.grad.data[ch] += sumGX[ch]
-    }
     let training = cachedTraining
+    // One parallel loop over the channels: a channel's sums (over the samples in order), its
+    // parameter gradients, then its input gradient.
     return Tensor(shape: shape) { op in
       gradOutput.data.withUnsafeBufferPointer { gp in
         normalized.withUnsafeBufferPointer { hp in
-          for i in 0..<n {
-            for ch in 0..<c {
-              let off = (i * c + ch) * s
-              let g = gp.baseAddress! + off
-              let h = hp.baseAddress! + off
-              let dst = op.baseAddress! + off
-              let scale = weight.value.data[ch] * invStd[ch]
-              if training {
-                let meanG = sumG[ch] / m
-                let meanGX = sumGX[ch] / m
-                Vectorized.scaledResidual(
-                  g, h, scale: scale, a: meanG, b: meanGX, into: dst, count: s)
-              } else {
-                for j in 0..<s { dst[j] = scale * g[j] }
+          invStd.withUnsafeBufferPointer { ip in
+            weight.value.data.withUnsafeBufferPointer { wp in
+              weight.grad.data.withUnsafeMutableBufferPointer { gwp in
+                bias.grad.data.withUnsafeMutableBufferPointer { gbp in
+                  let (gb, hb, ob) = (gp.baseAddress!, hp.baseAddress!, op.baseAddress!)
+                  let (ib, wb) = (ip.baseAddress!, wp.baseAddress!)
+                  let (gw, gbias) = (gwp.baseAddress!, gbp.baseAddress!)
+                  Parallel.forEach(c, grain: Conv2d.grain(itemSize: n * s)) { ch in
+                    var a = 0.0
+                    var b = 0.0
+                    for i in 0..<n {
+                      let off = (i * c + ch) * s
+                      let (pa, pb) = Vectorized.sumAndDot(gb + off, hb + off, count: s)
+                      a += Double(pa)
+                      b += Double(pb)
+                    }
+                    let sumG = Float(a)
+                    let sumGX = Float(b)
+                    gbias[ch] += sumG
+                    gw[ch] += sumGX
+                    let scale = wb[ch] * ib[ch]
+                    let meanG = sumG / m
+                    let meanGX = sumGX / m
+                    for i in 0..<n {
+                      let off = (i * c + ch) * s
+                      if training {
+                        Vectorized.scaledResidual(
+                          gb + off, hb + off, scale: scale, a: meanG, b: meanGX, into: ob + off,
+                          count: s)
+                      } else {
+                        Vectorized.scale(gb + off, by: scale, into: ob + off, count: s)
+                      }
+                    }
+                  }
+                }
               }
             }
           }

@@ -14,6 +14,11 @@ import Tensors
 /// The column matrix of the last `forward` (all chunks) is kept for `backward`, and the scratch
 /// matrices are reused between calls, so a layer's memory is about `K·N·Hout·Wout` floats plus a
 /// chunk's `Cout·b·Hout·Wout`.
+///
+/// With more than one thread (`Parallel.threads`), the per-image work of a chunk (im2col,
+/// col2im, the permutations) is split over its images and the bias gradient over the channels
+/// (each channel summed over the images in order), so those results are the same bits at any
+/// thread count; the GEMMs split themselves (`BLAS.sgemm`).
 public final class Conv2d: Module {
   public let inChannels: Int
   public let outChannels: Int
@@ -34,6 +39,9 @@ public final class Conv2d: Module {
   private var scratch: [Float] = []
   private var cachedInputShape: [Int]?
   private var cachedGeometry: ConvGeometry?
+  /// The zero input gradient `backward` returns without `computesInputGradient` (kept, since the
+  /// first layer's would otherwise be a fresh zero-filled batch every step).
+  private var zeroInputGradient: Tensor?
 
   /// PyTorch's default initialisation: kaiming-uniform with a = √5, i.e. U(−1/√fan_in, 1/√fan_in)
   /// with `fan_in = Cin·kh·kw`, and the same bound for the bias. Draws the weight (row-major)
@@ -106,48 +114,57 @@ public final class Conv2d: Module {
     // The columns of chunk [i0, i1) are the contiguous matrix `[K, (i1 − i0)·P]` at `i0·K·P`.
     var cols = Self.take(&self.cols, count: k * n * plane)
     var y = Self.take(&self.scratch, count: chunk > 1 ? cout * chunk * plane : 0)
-    let biasValues = bias?.value.data ?? [Float](repeating: 0, count: cout)
+    let hasBias = bias != nil
+    let biasValues = bias?.value.data ?? []
+    // Per-image work (im2col, the permutation) is split over the images of a chunk, the bias
+    // of a single image over its channels; every task writes only its own images' memory.
+    let imageGrain = Self.grain(itemSize: k * plane)
     let out = Tensor(shape: outShape) { op in
       cols.withUnsafeMutableBufferPointer { cp in
         y.withUnsafeMutableBufferPointer { yp in
           x.data.withUnsafeBufferPointer { xp in
             weight.value.data.withUnsafeBufferPointer { wp in
-              let o = op.baseAddress!
-              for i0 in Swift.stride(from: 0, to: n, by: chunk) {
-                let b = min(chunk, n - i0)
-                let ld = b * plane
-                let c = cp.baseAddress! + i0 * k * plane
-                for i in 0..<b {
-                  Im2col.im2col(
-                    xp.baseAddress! + (i0 + i) * g.imageSize, geometry: g, into: c + i * plane,
-                    ld: ld)
-                }
-                if b == 1 {
-                  // One image: the GEMM's [Cout, P] result is the image's NCHW block.
-                  let dst = o + i0 * cout * plane
-                  BLAS.sgemm(
-                    transA: false, transB: false, m: cout, n: plane, k: k, alpha: 1,
-                    a: wp.baseAddress!, lda: k, b: c, ldb: plane, beta: 0, c: dst, ldc: plane)
-                  if bias != nil {
-                    for ch in 0..<cout {
-                      let row = dst + ch * plane
-                      let bv = biasValues[ch]
-                      for p in 0..<plane { row[p] += bv }
-                    }
+              biasValues.withUnsafeBufferPointer { bvp in
+                let o = op.baseAddress!
+                let xb = xp.baseAddress!
+                for i0 in Swift.stride(from: 0, to: n, by: chunk) {
+                  let b = min(chunk, n - i0)
+                  let ld = b * plane
+                  let c = cp.baseAddress! + i0 * k * plane
+                  Parallel.forEachRange(b, grain: imageGrain) { r in
+                    Im2col.im2col(
+                      images: xb + (i0 + r.lowerBound) * g.imageSize, count: r.count, geometry: g,
+                      into: c + r.lowerBound * plane, ld: ld)
                   }
-                  continue
-                }
-                let yb = yp.baseAddress!
-                BLAS.sgemm(
-                  transA: false, transB: false, m: cout, n: ld, k: k, alpha: 1,
-                  a: wp.baseAddress!, lda: k, b: c, ldb: ld, beta: 0, c: yb, ldc: ld)
-                // [Cout, b, P] → [b, Cout, P], adding the bias.
-                for i in 0..<b {
-                  for ch in 0..<cout {
-                    let src = yb + ch * ld + i * plane
-                    let dst = o + ((i0 + i) * cout + ch) * plane
-                    let bv = biasValues[ch]
-                    for p in 0..<plane { dst[p] = src[p] + bv }
+                  if b == 1 {
+                    // One image: the GEMM's [Cout, P] result is the image's NCHW block.
+                    let dst = o + i0 * cout * plane
+                    BLAS.sgemm(
+                      transA: false, transB: false, m: cout, n: plane, k: k, alpha: 1,
+                      a: wp.baseAddress!, lda: k, b: c, ldb: plane, beta: 0, c: dst, ldc: plane)
+                    if hasBias {
+                      let bv = bvp.baseAddress!
+                      Parallel.forEach(cout, grain: Self.grain(itemSize: plane)) { ch in
+                        Vectorized.addScalar(bv[ch], to: dst + ch * plane, count: plane)
+                      }
+                    }
+                    continue
+                  }
+                  let yb = yp.baseAddress!
+                  BLAS.sgemm(
+                    transA: false, transB: false, m: cout, n: ld, k: k, alpha: 1,
+                    a: wp.baseAddress!, lda: k, b: c, ldb: ld, beta: 0, c: yb, ldc: ld)
+                  // [Cout, b, P] → [b, Cout, P], adding the bias.
+                  Parallel.forEach(b, grain: Self.grain(itemSize: cout * plane)) { i in
+                    for ch in 0..<cout {
+                      let src = yb + ch * ld + i * plane
+                      let dst = o + ((i0 + i) * cout + ch) * plane
+                      if hasBias {
+                        Vectorized.add(src, scalar: bvp[ch], into: dst, count: plane)
+                      } else {
+                        Vectorized.copy(src, to: dst, count: plane)
+                      }
+                    }
                   }
                 }
               }
@@ -176,27 +193,34 @@ public final class Conv2d: Module {
     if n == 0 { return Tensor(zeros: inputShape) }
     let chunk = Self.chunkImages(fanIn: k, plane: plane, batch: n)
     if let bias {
+      // Each channel's sum runs over the images in order, whichever thread owns the channel.
       gradOutput.data.withUnsafeBufferPointer { op in
         bias.grad.data.withUnsafeMutableBufferPointer { bp in
-          for i in 0..<n {
-            for ch in 0..<cout {
-              bp[ch] += Vectorized.sum(op.baseAddress! + (i * cout + ch) * plane, count: plane)
+          let (src, dst) = (op.baseAddress!, bp.baseAddress!)
+          Parallel.forEach(cout, grain: Self.grain(itemSize: n * plane)) { ch in
+            for i in 0..<n {
+              dst[ch] += Vectorized.sum(src + (i * cout + ch) * plane, count: plane)
             }
           }
         }
       }
     }
-    var gradInput = computesInputGradient ? Tensor(zeros: inputShape) : Tensor(zeros: [0])
+    let computeInput = computesInputGradient
+    // Every image's gradient is zeroed by the task that runs its col2im.
+    var gradInput =
+      computeInput
+      ? Tensor(shape: inputShape) { _ in } : Tensor(zeros: [0])
     var gy = Self.take(&self.scratch, count: chunk > 1 ? cout * chunk * plane : 0)
     var cols = self.cols
     self.cols = []
-    let computeInput = computesInputGradient
+    let imageSize = g.imageSize
     gradOutput.data.withUnsafeBufferPointer { op in
       gy.withUnsafeMutableBufferPointer { gp in
         cols.withUnsafeMutableBufferPointer { cp in
           weight.value.data.withUnsafeBufferPointer { wp in
             weight.grad.data.withUnsafeMutableBufferPointer { gwp in
               gradInput.data.withUnsafeMutableBufferPointer { xp in
+                let ob = op.baseAddress!
                 for i0 in Swift.stride(from: 0, to: n, by: chunk) {
                   let b = min(chunk, n - i0)
                   let ld = b * plane
@@ -204,14 +228,14 @@ public final class Conv2d: Module {
                   // gY of the chunk as [Cout, b·P]: one image's NCHW block already is.
                   let gyc: UnsafePointer<Float>
                   if b == 1 {
-                    gyc = op.baseAddress! + i0 * cout * plane
+                    gyc = ob + i0 * cout * plane
                   } else {
                     let dst = gp.baseAddress!
-                    for i in 0..<b {
+                    Parallel.forEach(b, grain: Self.grain(itemSize: cout * plane)) { i in
                       for ch in 0..<cout {
                         Vectorized.copy(
-                          op.baseAddress! + ((i0 + i) * cout + ch) * plane,
-                          to: dst + ch * ld + i * plane, count: plane)
+                          ob + ((i0 + i) * cout + ch) * plane, to: dst + ch * ld + i * plane,
+                          count: plane)
                       }
                     }
                     gyc = UnsafePointer(dst)
@@ -224,10 +248,13 @@ public final class Conv2d: Module {
                   BLAS.sgemm(
                     transA: true, transB: false, m: k, n: ld, k: cout, alpha: 1,
                     a: wp.baseAddress!, lda: k, b: gyc, ldb: ld, beta: 0, c: c, ldc: ld)
-                  for i in 0..<b {
+                  let xb = xp.baseAddress!
+                  Parallel.forEachRange(b, grain: Self.grain(itemSize: k * plane)) { r in
+                    let images = xb + (i0 + r.lowerBound) * imageSize
+                    Vectorized.zero(images, count: r.count * imageSize)
                     Im2col.col2im(
-                      consuming: c + i * plane, ld: ld, geometry: g,
-                      addingInto: xp.baseAddress! + (i0 + i) * g.imageSize)
+                      consuming: c + r.lowerBound * plane, ld: ld, count: r.count, geometry: g,
+                      addingInto: images)
                   }
                 }
               }
@@ -240,7 +267,15 @@ public final class Conv2d: Module {
     cachedInputShape = nil
     self.cols = cols
     self.scratch = gy
-    return computesInputGradient ? gradInput : Tensor(zeros: inputShape)
+    if computeInput { return gradInput }
+    if zeroInputGradient?.shape != inputShape { zeroInputGradient = Tensor(zeros: inputShape) }
+    return zeroInputGradient!
+  }
+
+  /// Tasks of parallel loops over items of `itemSize` floats get at least about 16 K floats of
+  /// work each (less is faster on one thread than the cost of waking another).
+  static func grain(itemSize: Int) -> Int {
+    max(1, (1 << 14) / max(1, itemSize))
   }
 
   /// Takes `storage` out (leaving it empty, so the returned array is uniquely referenced) with at

@@ -148,7 +148,9 @@ public final class ReLU: Module {
     let y = Tensor(shape: x.shape) { yp in
       x.data.withUnsafeBufferPointer { xp in
         guard let src = xp.baseAddress, let dst = yp.baseAddress else { return }
-        Vectorized.relu(src, into: dst, count: xp.count)
+        Parallel.forEachRange(xp.count, grain: 1 << 15) { r in
+          Vectorized.relu(src + r.lowerBound, into: dst + r.lowerBound, count: r.count)
+        }
       }
     }
     cachedOutput = y
@@ -167,7 +169,10 @@ public final class ReLU: Module {
           guard let g = gp.baseAddress, let yb = yp.baseAddress, let d = dp.baseAddress else {
             return
           }
-          Vectorized.reluGradient(g, output: yb, into: d, count: gp.count)
+          Parallel.forEachRange(gp.count, grain: 1 << 15) { r in
+            let o = r.lowerBound
+            Vectorized.reluGradient(g + o, output: yb + o, into: d + o, count: r.count)
+          }
         }
       }
     }

@@ -28,17 +28,21 @@ public final class MaxPool2d: Module {
     let s = stride
     cachedInputShape = x.shape
     precondition(h * w <= Int(Int32.max), "MaxPool2d: plane too large")
-    var arg = [Int32](repeating: 0, count: planes * oh * ow)
+    // The argmax buffer is private, so it is reused in place (every entry is written).
+    var arg: [Int32] = []
+    swap(&arg, &argmax)
+    if arg.count != planes * oh * ow { arg = [Int32](repeating: 0, count: planes * oh * ow) }
     let y = Tensor(shape: [x.shape[0], x.shape[1], oh, ow]) { yp in
       x.data.withUnsafeBufferPointer { xp in
         arg.withUnsafeMutableBufferPointer { ap in
-          for pl in 0..<planes {
-            let src = xp.baseAddress! + pl * h * w
-            let dst = yp.baseAddress! + pl * oh * ow
-            let idx = ap.baseAddress! + pl * oh * ow
+          let (xb, yb, ab) = (xp.baseAddress!, yp.baseAddress!, ap.baseAddress!)
+          Parallel.forEach(planes, grain: Conv2d.grain(itemSize: h * w)) { pl in
+            let src = xb + pl * h * w
+            let dst = yb + pl * oh * ow
+            let idx = ab + pl * oh * ow
             if k == 2 && s == 2 {
               Self.pool2x2(src, width: w, outHeight: oh, outWidth: ow, into: dst, argmax: idx)
-              continue
+              return
             }
             for oy in 0..<oh {
               for ox in 0..<ow {
@@ -179,18 +183,19 @@ public final class MaxPool2d: Module {
       gradOutput.rank == 4 && Array(gradOutput.shape[0..<2]) == Array(inputShape[0..<2])
         && gradOutput.count == argmax.count,
       "MaxPool2d.backward: gradOutput shape \(gradOutput.shape) does not match the last forward")
-    var gradInput = Tensor(zeros: inputShape)
-    gradInput.data.withUnsafeMutableBufferPointer { gp in
+    // Per plane: zero the plane's gradient, then add each output's gradient at its argmax.
+    return Tensor(shape: inputShape) { gp in
       gradOutput.data.withUnsafeBufferPointer { op in
         argmax.withUnsafeBufferPointer { ap in
-          for pl in 0..<planes {
-            let dst = gp.baseAddress! + pl * hw
-            for o in (pl * outPlane)..<((pl + 1) * outPlane) { dst[Int(ap[o])] += op[o] }
+          let (gb, ob, ab) = (gp.baseAddress!, op.baseAddress!, ap.baseAddress!)
+          Parallel.forEach(planes, grain: Conv2d.grain(itemSize: hw)) { pl in
+            let dst = gb + pl * hw
+            Vectorized.zero(dst, count: hw)
+            for o in (pl * outPlane)..<((pl + 1) * outPlane) { dst[Int(ab[o])] += ob[o] }
           }
         }
       }
     }
-    return gradInput
   }
 }
 

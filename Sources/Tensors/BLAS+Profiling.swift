@@ -7,8 +7,9 @@
 extension BLAS {
   /// Wall-clock time spent inside `BLAS.sgemm`'s call to OpenBLAS, for profiling a training
   /// step (what fraction of it is GEMM). Off by default; when off, `sgemm` pays one load of a
-  /// flag. Not thread-safe: switch it on only in a single-threaded measurement (OpenBLAS's own
-  /// threads are fine, the timed region is the whole call).
+  /// flag. Not thread-safe: switch it on only in a single-threaded measurement (a product split
+  /// over `Parallel`'s threads is fine, the timed region is the whole call on the calling
+  /// thread).
   public enum Profiler {
     nonisolated(unsafe) public static var isEnabled = false
     /// Seconds spent in sgemm since the last `reset()` while enabled.

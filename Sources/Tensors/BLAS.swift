@@ -2,10 +2,41 @@ import CBLAS
 
 /// Thin wrapper over OpenBLAS's CBLAS interface (row-major only).
 public enum BLAS {
-  /// Sets the number of threads OpenBLAS uses for later calls (process-wide).
+  /// Sets the number of threads for later calls (process-wide): for `sgemm` and for blkrew's own
+  /// parallel loops (`Parallel.setThreads`, which also switches on `Memory.keepFreedPages`).
+  ///
+  /// OpenBLAS itself is kept on one thread: with `n > 1`, `sgemm` splits a large product into
+  /// `n` blocks of rows or columns and runs them on `Parallel`'s threads, so that one set of
+  /// threads runs both the GEMMs and the work around them. (OpenBLAS's own workers busy-wait with
+  /// `sched_yield` for a while after every threaded call, and on a small machine they took the
+  /// cores from the parallel loops around the GEMMs.)
   public static func setThreads(_ n: Int) {
     precondition(n >= 1, "BLAS.setThreads: need at least one thread, got \(n)")
-    openblas_set_num_threads(Int32(n))
+    openblas_set_num_threads(1)
+    Parallel.setThreads(n)
+  }
+
+  /// Multiply-adds below which `sgemm` does not split a product over threads (OpenBLAS's own
+  /// threshold, 65536 x GEMM_MULTITHREAD_THRESHOLD 4).
+  static let splitThreshold = 1 << 18
+  /// False turns splitting off in the current task: tests compare the other parallel loops
+  /// bitwise across thread counts with it.
+  @TaskLocal static var splitsProducts = true
+
+  /// Into how many blocks `sgemm` splits an `m x n x k` product at the configured thread count:
+  /// at most two per thread (taken as threads finish, so one that shares its core with another
+  /// process holds the others up less), each at least 16 rows or columns and `splitThreshold / 2`
+  /// multiply-adds; 1 below `splitThreshold` or with one thread.
+  ///
+  /// A split never divides the inner sum, but OpenBLAS picks its kernel by the block's shape (a
+  /// "small matrix" kernel below about 10⁶ multiply-adds), so entries can differ in the last
+  /// bits between thread counts; at one thread count the blocks, and so the bits, are fixed.
+  static func splitParts(m: Int, n: Int, k: Int) -> Int {
+    let threads = Parallel.threads
+    guard threads > 1 else { return 1 }
+    let work = m * n * k
+    guard work >= splitThreshold, splitsProducts else { return 1 }
+    return max(1, min(2 * threads, max(m, n) / 16, work / (splitThreshold / 2)))
   }
 
   /// The OpenBLAS kernel core in use (e.g. "Haswell", "SkylakeX"), as `openblas_get_corename`
@@ -49,10 +80,36 @@ public enum BLAS {
       return
     }
     let start = Profiler.isEnabled ? Profiler.now() : 0
-    cblas_sgemm(
-      CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-      blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c,
-      blasint(ldc))
+    let parts = splitParts(m: m, n: n, k: k)
+    let (ta, tb) = (transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans)
+    if parts <= 1 {
+      cblas_sgemm(
+        CblasRowMajor, ta, tb, blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b,
+        blasint(ldb), beta, c, blasint(ldc))
+    } else {
+      // Blocks of whole rows of C (rows of op(A)) or whole columns (columns of op(B)), whichever
+      // side is longer, with boundaries at multiples of 16; each block is one single-threaded
+      // OpenBLAS call, so a block's entries are computed as by one call of that shape.
+      let alongRows = m > n
+      let extent = alongRows ? m : n
+      @inline(__always) func bound(_ p: Int) -> Int {
+        p == parts ? extent : min(extent, (p * extent / parts + 15) & ~15)
+      }
+      Parallel.forEach(parts) { p in
+        let (lo, hi) = (bound(p), bound(p + 1))
+        guard lo < hi else { return }
+        if alongRows {
+          cblas_sgemm(
+            CblasRowMajor, ta, tb, blasint(hi - lo), blasint(n), blasint(k), alpha,
+            a + (transA ? lo : lo * lda), blasint(lda), b, blasint(ldb), beta, c + lo * ldc,
+            blasint(ldc))
+        } else {
+          cblas_sgemm(
+            CblasRowMajor, ta, tb, blasint(m), blasint(hi - lo), blasint(k), alpha, a,
+            blasint(lda), b + (transB ? lo * ldb : lo), blasint(ldb), beta, c + lo, blasint(ldc))
+        }
+      }
+    }
     if Profiler.isEnabled { Profiler.record(since: start, m: m, n: n, k: k) }
   }
 

@@ -102,66 +102,80 @@ public enum Im2col {
     _ image: UnsafePointer<Float>, geometry g: ConvGeometry, into cols: UnsafeMutablePointer<Float>,
     ld: Int
   ) {
-    precondition(ld >= g.outPlane, "im2col: ld \(ld) < \(g.outPlane)")
+    im2col(images: image, count: 1, geometry: g, into: cols, ld: ld)
+  }
+
+  /// `im2col` of `count` consecutive images (`[count, C, H, W]` at `images`) into consecutive
+  /// column blocks (image `n`'s at `cols + n·outPlane`): the same entries as `count` calls of
+  /// `im2col`, with each column row's set-up done once for all the images.
+  public static func im2col(
+    images: UnsafePointer<Float>, count: Int, geometry g: ConvGeometry,
+    into cols: UnsafeMutablePointer<Float>, ld: Int
+  ) {
+    precondition(ld >= count * g.outPlane, "im2col: ld \(ld) < \(count) x \(g.outPlane)")
     let oh = g.outHeight
     let ow = g.outWidth
     let sh = g.strideH
     let sw = g.strideW
     let w = g.width
     g.withValidRanges { rowRanges, colRanges in
+      let (planeSize, imageSize, outPlane) = (g.height * w, g.imageSize, g.outPlane)
       for c in 0..<g.channels {
-        let plane = image + c * g.height * w
         for i in 0..<g.kernelH {
           let rows = rowRanges[i]
           for j in 0..<g.kernelW {
-            let row = cols + ((c * g.kernelH + i) * g.kernelW + j) * ld
+            let rowBase = cols + ((c * g.kernelH + i) * g.kernelW + j) * ld
             let colsRange = colRanges[j]
             let (lo, hi) = (colsRange.lowerBound, colsRange.upperBound)
-            if rows.lowerBound > 0 { Vectorized.zero(row, count: rows.lowerBound * ow) }
-            if rows.upperBound < oh {
-              Vectorized.zero(row + rows.upperBound * ow, count: (oh - rows.upperBound) * ow)
-            }
-            guard lo < hi else {
-              Vectorized.zero(row + rows.lowerBound * ow, count: rows.count * ow)
-              continue
-            }
-            if sh == 1 && sw == 1 && ow == w && !rows.isEmpty {
-              // "Same" geometry: the row is the plane shifted by `shift` floats, so the valid part
-              // is one contiguous copy; the columns a row shift wraps into (x < lo, x >= hi) are
-              // then set to 0.
-              let shift = (i - g.padH) * w + (j - g.padW)
-              let first = rows.lowerBound * ow + lo
-              let end = (rows.upperBound - 1) * ow + hi
-              Vectorized.copy(
-                UnsafePointer(plane + first + shift), to: row + first, count: end - first)
+            for n in 0..<count {
+              let plane = images + n * imageSize + c * planeSize
+              let row = rowBase + n * outPlane
+              if rows.lowerBound > 0 { Vectorized.zero(row, count: rows.lowerBound * ow) }
+              if rows.upperBound < oh {
+                Vectorized.zero(row + rows.upperBound * ow, count: (oh - rows.upperBound) * ow)
+              }
+              guard lo < hi else {
+                Vectorized.zero(row + rows.lowerBound * ow, count: rows.count * ow)
+                continue
+              }
+              if sh == 1 && sw == 1 && ow == w && !rows.isEmpty {
+                // "Same" geometry: the row is the plane shifted by `shift` floats, so the valid part
+                // is one contiguous copy; the columns a row shift wraps into (x < lo, x >= hi) are
+                // then set to 0.
+                let shift = (i - g.padH) * w + (j - g.padW)
+                let first = rows.lowerBound * ow + lo
+                let end = (rows.upperBound - 1) * ow + hi
+                Vectorized.copy(
+                  UnsafePointer(plane + first + shift), to: row + first, count: end - first)
+                for y in rows {
+                  if lo == 1 {
+                    row[y * ow] = 0
+                  } else if lo > 0 {
+                    Vectorized.zero(row + y * ow, count: lo)
+                  }
+                  if hi == ow - 1 {
+                    row[y * ow + hi] = 0
+                  } else if hi < ow {
+                    Vectorized.zero(row + y * ow + hi, count: ow - hi)
+                  }
+                }
+                continue
+              }
               for y in rows {
-                if lo == 1 {
-                  row[y * ow] = 0
-                } else if lo > 0 {
-                  Vectorized.zero(row + y * ow, count: lo)
+                let dst = row + y * ow
+                let src = UnsafePointer(plane + (y * sh - g.padH + i) * w - g.padW + j)
+                if lo > 0 { Vectorized.zero(dst, count: lo) }
+                if sw == 1 {
+                  Vectorized.copy(src + lo, to: dst + lo, count: hi - lo)
+                } else {
+                  var x = lo
+                  while x < hi {
+                    dst[x] = src[x &* sw]
+                    x &+= 1
+                  }
                 }
-                if hi == ow - 1 {
-                  row[y * ow + hi] = 0
-                } else if hi < ow {
-                  Vectorized.zero(row + y * ow + hi, count: ow - hi)
-                }
+                if hi < ow { Vectorized.zero(dst + hi, count: ow - hi) }
               }
-              continue
-            }
-            for y in rows {
-              let dst = row + y * ow
-              let src = UnsafePointer(plane + (y * sh - g.padH + i) * w - g.padW + j)
-              if lo > 0 { Vectorized.zero(dst, count: lo) }
-              if sw == 1 {
-                Vectorized.copy(src + lo, to: dst + lo, count: hi - lo)
-              } else {
-                var x = lo
-                while x < hi {
-                  dst[x] = src[x &* sw]
-                  x &+= 1
-                }
-              }
-              if hi < ow { Vectorized.zero(dst + hi, count: ow - hi) }
             }
           }
         }
@@ -177,40 +191,54 @@ public enum Im2col {
     consuming cols: UnsafeMutablePointer<Float>, ld: Int, geometry g: ConvGeometry,
     addingInto image: UnsafeMutablePointer<Float>
   ) {
+    col2im(consuming: cols, ld: ld, count: 1, geometry: g, addingInto: image)
+  }
+
+  /// The consuming `col2im` of `count` consecutive column blocks (image `n`'s at
+  /// `cols + n·outPlane`) into `count` consecutive images at `images`: the same sums, in the same
+  /// order per image, as `count` calls, with each column row's set-up done once.
+  public static func col2im(
+    consuming cols: UnsafeMutablePointer<Float>, ld: Int, count: Int, geometry g: ConvGeometry,
+    addingInto images: UnsafeMutablePointer<Float>
+  ) {
     let ow = g.outWidth
     let w = g.width
     guard g.strideH == 1 && g.strideW == 1 && ow == w else {
-      col2im(UnsafePointer(cols), ld: ld, geometry: g, addingInto: image)
+      col2im(UnsafePointer(cols), ld: ld, count: count, geometry: g, addingInto: images)
       return
     }
-    precondition(ld >= g.outPlane, "col2im: ld \(ld) < \(g.outPlane)")
+    precondition(ld >= count * g.outPlane, "col2im: ld \(ld) < \(count) x \(g.outPlane)")
+    let (planeSize, imageSize, outPlane) = (g.height * w, g.imageSize, g.outPlane)
     g.withValidRanges { rowRanges, colRanges in
       for c in 0..<g.channels {
-        let plane = image + c * g.height * w
         for i in 0..<g.kernelH {
           let rows = rowRanges[i]
           if rows.isEmpty { continue }
           for j in 0..<g.kernelW {
-            let row = cols + ((c * g.kernelH + i) * g.kernelW + j) * ld
+            let rowBase = cols + ((c * g.kernelH + i) * g.kernelW + j) * ld
             let colsRange = colRanges[j]
             if colsRange.isEmpty { continue }
             let (lo, hi) = (colsRange.lowerBound, colsRange.upperBound)
-            for y in rows {
-              if lo == 1 {
-                row[y * ow] = 0
-              } else if lo > 0 {
-                Vectorized.zero(row + y * ow, count: lo)
-              }
-              if hi == ow - 1 {
-                row[y * ow + hi] = 0
-              } else if hi < ow {
-                Vectorized.zero(row + y * ow + hi, count: ow - hi)
-              }
-            }
             let shift = (i - g.padH) * w + (j - g.padW)
             let first = rows.lowerBound * ow + lo
             let end = (rows.upperBound - 1) * ow + hi
-            addInPlace(plane + first + shift, row + first, count: end - first)
+            for n in 0..<count {
+              let row = rowBase + n * outPlane
+              let plane = images + n * imageSize + c * planeSize
+              for y in rows {
+                if lo == 1 {
+                  row[y * ow] = 0
+                } else if lo > 0 {
+                  Vectorized.zero(row + y * ow, count: lo)
+                }
+                if hi == ow - 1 {
+                  row[y * ow + hi] = 0
+                } else if hi < ow {
+                  Vectorized.zero(row + y * ow + hi, count: ow - hi)
+                }
+              }
+              addInPlace(plane + first + shift, row + first, count: end - first)
+            }
           }
         }
       }
@@ -224,31 +252,45 @@ public enum Im2col {
     _ cols: UnsafePointer<Float>, ld: Int, geometry g: ConvGeometry,
     addingInto image: UnsafeMutablePointer<Float>
   ) {
-    precondition(ld >= g.outPlane, "col2im: ld \(ld) < \(g.outPlane)")
+    col2im(cols, ld: ld, count: 1, geometry: g, addingInto: image)
+  }
+
+  /// `col2im` of `count` consecutive column blocks (image `n`'s at `cols + n·outPlane`) into
+  /// `count` consecutive images at `images`: the same sums, in the same order per image, as
+  /// `count` calls, with each column row's set-up done once.
+  public static func col2im(
+    _ cols: UnsafePointer<Float>, ld: Int, count: Int, geometry g: ConvGeometry,
+    addingInto images: UnsafeMutablePointer<Float>
+  ) {
+    precondition(ld >= count * g.outPlane, "col2im: ld \(ld) < \(count) x \(g.outPlane)")
     let ow = g.outWidth
     let sh = g.strideH
     let sw = g.strideW
     let w = g.width
+    let (planeSize, imageSize, outPlane) = (g.height * w, g.imageSize, g.outPlane)
     g.withValidRanges { rowRanges, colRanges in
       for c in 0..<g.channels {
-        let plane = image + c * g.height * w
         for i in 0..<g.kernelH {
           let rows = rowRanges[i]
           for j in 0..<g.kernelW {
-            let row = cols + ((c * g.kernelH + i) * g.kernelW + j) * ld
+            let rowBase = cols + ((c * g.kernelH + i) * g.kernelW + j) * ld
             let colsRange = colRanges[j]
             if colsRange.isEmpty { continue }
             let (lo, hi) = (colsRange.lowerBound, colsRange.upperBound)
-            for y in rows {
-              let src = row + y * ow
-              let dst = plane + (y * sh - g.padH + i) * w - g.padW + j
-              if sw == 1 {
-                addInPlace(dst + lo, src + lo, count: hi - lo)
-              } else {
-                var x = lo
-                while x < hi {
-                  dst[x &* sw] += src[x]
-                  x &+= 1
+            for n in 0..<count {
+              let row = rowBase + n * outPlane
+              let plane = images + n * imageSize + c * planeSize
+              for y in rows {
+                let src = row + y * ow
+                let dst = plane + (y * sh - g.padH + i) * w - g.padW + j
+                if sw == 1 {
+                  addInPlace(dst + lo, src + lo, count: hi - lo)
+                } else {
+                  var x = lo
+                  while x < hi {
+                    dst[x &* sw] += src[x]
+                    x &+= 1
+                  }
                 }
               }
             }

@@ -190,10 +190,59 @@ public enum Vectorized {
     }
   }
 
+  /// `dst[i] = src[i] + value` for `i < count`; `dst` may be `src`.
+  @inlinable
+  public static func add(
+    _ src: UnsafePointer<Float>, scalar value: Float, into dst: UnsafeMutablePointer<Float>,
+    count: Int
+  ) {
+    let rs = UnsafeRawPointer(src)
+    let rd = UnsafeMutableRawPointer(dst)
+    let v = SIMD16<Float>(repeating: value)
+    var i = 0
+    while i &+ 16 <= count {
+      rd.storeBytes(
+        of: rs.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self) + v,
+        toByteOffset: i &* 4, as: SIMD16<Float>.self)
+      i &+= 16
+    }
+    while i < count {
+      dst[i] = src[i] + value
+      i &+= 1
+    }
+  }
+
+  /// `p[i] += value` for `i < count`.
+  @inlinable
+  public static func addScalar(_ value: Float, to p: UnsafeMutablePointer<Float>, count: Int) {
+    add(UnsafePointer(p), scalar: value, into: p, count: count)
+  }
+
+  /// `dst[i] = scale·g[i]` for `i < count`; `dst` may be `g`.
+  @inlinable
+  public static func scale(
+    _ g: UnsafePointer<Float>, by scale: Float, into dst: UnsafeMutablePointer<Float>, count: Int
+  ) {
+    let rg = UnsafeRawPointer(g)
+    let rd = UnsafeMutableRawPointer(dst)
+    let sv = SIMD16<Float>(repeating: scale)
+    var i = 0
+    while i &+ 16 <= count {
+      rd.storeBytes(
+        of: sv * rg.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self),
+        toByteOffset: i &* 4, as: SIMD16<Float>.self)
+      i &+= 16
+    }
+    while i < count {
+      dst[i] = scale * g[i]
+      i &+= 1
+    }
+  }
+
   /// `dst[i] = src[i]` for `i < count` (the ranges must not overlap). Short runs — the rows of a
   /// small feature map in im2col — are copied with a few vector moves instead of a `memmove`
   /// call, whose fixed cost exceeds the copy for a handful of floats.
-  @inlinable
+  @inlinable @inline(__always)
   public static func copy(
     _ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int
   ) {
@@ -226,7 +275,7 @@ public enum Vectorized {
   }
 
   /// `dst[i] = 0` for `i < count`, without a `memset` call for short runs.
-  @inlinable
+  @inlinable @inline(__always)
   public static func zero(_ dst: UnsafeMutablePointer<Float>, count: Int) {
     let rd = UnsafeMutableRawPointer(dst)
     @inline(__always) func clear<V: SIMD>(_: V.Type, at i: Int) where V.Scalar == Float {
