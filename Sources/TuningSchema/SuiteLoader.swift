@@ -76,6 +76,9 @@ public enum Catalog {
 public enum SuiteLoader {
   /// Compiler flags a suite may pass (nothing reaches a shell, but flags such as `-o` or
   /// `-fplugin=` could still write files or run code).
+  /// Regularizer keys that may be lists (a grid crossed with the methods).
+  public static let gridKeys = ["lambda", "eps", "refresh_steps"]
+
   public static let allowedFlagPrefixes = [
     "-O", "-march=", "-mtune=", "-mavx", "-mno-", "-mfma", "-ffast-math", "-fno-", "-funroll",
     "-fomit-frame-pointer", "-std=", "-g", "-mprefer-vector-width=",
@@ -519,11 +522,32 @@ public enum SuiteLoader {
         }
       }
       if let n = e["training"] { check { try training(n, into: &spec.training) } }
+      // Grids: `regularizer.lambda`, `eps` or `refresh_steps` may be lists; the suite's methods
+      // are crossed with them below (the first value stands in while the rest is parsed).
+      var grid: [(key: String, values: [Node])] = []
+      if let n = e["regularizer"], case .mapping(let m) = n {
+        var pairs: [(Node, Node)] = []
+        for (k, v) in m {
+          if let key = k.string, SuiteLoader.gridKeys.contains(key), case .sequence(let seq) = v {
+            if let first = seq.first {
+              grid.append((key, Array(seq)))
+              pairs.append((k, first))
+              continue
+            }
+            problems.add(fail(v, "'regularizer.\(key)' must not be an empty list"))
+          }
+          pairs.append((k, v))
+        }
+        e["regularizer"] = .mapping(Node.Mapping(pairs, m.tag, m.style, m.mark))
+      }
       if let n = e["regularizer"] {
         check { spec.regularizer = try regularizer(n, "regularizer", base: spec.regularizer) }
       }
       if let n = e["methods"] {
         check { spec.methods = try methods(n, regularizer: spec.regularizer) }
+      }
+      if !grid.isEmpty {
+        check { spec.methods = try crossed(spec, grid: grid, methodsNode: e["methods"]) }
       }
       if let n = e["init"] {
         check {
@@ -622,6 +646,72 @@ public enum SuiteLoader {
         }
       }
       return spec
+    }
+
+    /// The suite's methods (or its one method, named after the regularizer's kind) crossed
+    /// with the regularizer grid: one method per combination, named `METHOD lambda=V ...`, for
+    /// the keys the method's kind uses (lambda: reweighted, group-lasso; eps: reweighted;
+    /// refresh_steps: reweighted, admm) and does not set itself.
+    func crossed(
+      _ spec: SweepSpec, grid: [(key: String, values: [Node])], methodsNode: Node?
+    ) throws -> [MethodSpec] {
+      var values: [(key: String, values: [Double])] = []
+      for (key, nodes) in grid {
+        var vs: [Double] = []
+        for node in nodes {
+          switch key {
+          case "lambda": vs.append(try double(node, "regularizer.lambda", min: 0))
+          case "eps":
+            vs.append(try double(node, "regularizer.eps", min: 0, inclusive: false))
+          default: vs.append(Double(try int(node, "regularizer.\(key)", min: 1)))
+          }
+        }
+        guard Set(vs).count == vs.count else {
+          throw fail(nodes.first, "'regularizer.\(key)' lists a value twice")
+        }
+        values.append((key, vs))
+      }
+      // Keys each method sets in its own regularizer (those are not crossed).
+      var own: [Set<String>] = []
+      if let methodsNode, case .sequence(let seq) = methodsNode {
+        for item in seq {
+          var keys = Set<String>()
+          if case .mapping(let m) = item, let r = m["regularizer"], case .mapping(let rm) = r {
+            keys = Set(rm.compactMap { $0.key.string })
+          }
+          own.append(keys)
+        }
+      }
+      let base = spec.methods ?? [MethodSpec(name: spec.regularizer.kind.rawValue)]
+      var out: [MethodSpec] = []
+      for (i, method) in base.enumerated() {
+        let r = method.regularizer ?? spec.regularizer
+        let uses: [String: Bool] = [
+          "lambda": r.kind == .reweighted || r.kind == .groupLasso,
+          "eps": r.kind == .reweighted,
+          "refresh_steps": r.kind == .reweighted || r.kind == .admm,
+        ]
+        let dims = values.filter {
+          uses[$0.key] == true && !(i < own.count && own[i].contains($0.key))
+        }
+        var combos: [[(String, Double)]] = [[]]
+        for d in dims { combos = combos.flatMap { c in d.values.map { c + [(d.key, $0)] } } }
+        for combo in combos {
+          var m = method
+          var reg = r
+          for (key, v) in combo {
+            switch key {
+            case "lambda": reg.lambda = v
+            case "eps": reg.eps = v
+            default: reg.refreshSteps = Int(v)
+            }
+          }
+          m.regularizer = reg
+          m.name += combo.map { " \($0.0)=\(String(format: "%g", $0.1))" }.joined()
+          out.append(m)
+        }
+      }
+      return out
     }
 
     func training(_ n: Node, into t: inout TrainingSpec) throws {

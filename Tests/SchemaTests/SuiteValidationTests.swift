@@ -147,3 +147,57 @@ import Testing
     #expect(r.run == [.scalar] && r.skipped == [.avx512, .neon])
   }
 }
+
+@Suite struct RegularizerGridTests {
+  let base = """
+    schema_version: 1
+    name: s
+    model: mlp
+    dataset: fashion-mnist
+    blocks: [8x16]
+    rates: [4]
+
+    """
+
+  @Test func gridsAreCrossedWithTheMethodsThatUseThem() throws {
+    let s = try SuiteLoader.parse(
+      base + """
+        regularizer: {kind: reweighted, lambda: [1.0e-4, 1.0e-5], eps: [1.0e-3, 1.0e-2]}
+        methods:
+          - {name: blk-rew}
+          - {name: gl, regularizer: {kind: group-lasso}}
+          - {name: fixed, regularizer: {lambda: 3.0e-4}}
+          - {name: none, regularizer: {kind: none}}
+        """, file: "s.yaml")
+    let names = try #require(s.methods).map(\.name)
+    #expect(
+      names == [
+        "blk-rew lambda=0.0001 eps=0.001", "blk-rew lambda=0.0001 eps=0.01",
+        "blk-rew lambda=1e-05 eps=0.001", "blk-rew lambda=1e-05 eps=0.01",
+        "gl lambda=0.0001", "gl lambda=1e-05",
+        "fixed eps=0.001", "fixed eps=0.01", "none",
+      ], "\(names)")
+    let m = try #require(s.methods)
+    #expect(m[3].regularizer?.lambda == 1e-5 && m[3].regularizer?.eps == 1e-2)
+    #expect(m[6].regularizer?.lambda == 3e-4 && m[7].regularizer?.eps == 1e-2)
+  }
+
+  @Test func aSuiteWithoutMethodsGetsOneMethodPerValue() throws {
+    let s = try SuiteLoader.parse(
+      base + "regularizer: {kind: reweighted, refresh_steps: [50, 200]}\n", file: "s.yaml")
+    #expect(
+      s.methods?.map(\.name) == ["reweighted refresh_steps=50", "reweighted refresh_steps=200"])
+    #expect(s.methods?.map { $0.regularizer?.refreshSteps } == [50, 200])
+  }
+
+  @Test func badGridValuesAreErrors() {
+    for text in [
+      "regularizer: {lambda: []}\n", "regularizer: {lambda: [1.0e-4, -1]}\n",
+      "regularizer: {eps: [1.0e-3, 1.0e-3]}\n", "regularizer: {refresh_steps: [0]}\n",
+    ] {
+      #expect(throws: SuiteError.self, "\(text)") {
+        try SuiteLoader.parse(base + text, file: "s.yaml")
+      }
+    }
+  }
+}
