@@ -157,7 +157,7 @@ public struct KernelTuneJob {
     defer { try? FileManager.default.removeItem(at: work) }
     let builder =
       target == "host"
-      ? LocalBuilder(workDirectory: work)
+      ? LocalBuilder(workDirectory: work, reuseRunnerObjects: true)
       : LocalBuilder(workDirectory: work, target: kernelTarget, reuseRunnerObjects: true)
     let launcher: RunLauncher
     do {

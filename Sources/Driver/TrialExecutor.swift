@@ -235,7 +235,10 @@ public struct TrialExecutor {
     settings.minTimeSeconds = suite.kernels.minTimeSeconds
     settings.multiplex = suite.kernels.multiplex
     let runner = LocalRunner(settings: settings)
-    let builder = LocalBuilder(workDirectory: URL(fileURLWithPath: run.buildDir))
+    // The runner's own C is compiled once per run and compiler setting, not into every variant
+    // (~1 s of each build: most of a sweep's build time).
+    let builder = LocalBuilder(
+      workDirectory: URL(fileURLWithPath: run.buildDir), reuseRunnerObjects: true)
     let workloadFile = URL(fileURLWithPath: "\(run.buildDir)/\(workload.id).workload")
     var summaries: [LayerLatency.VariantSummary] = []
     var best: RunResult?

@@ -26,12 +26,12 @@ public struct LocalBuilder: Sendable {
   /// compiling them into every runner (the same code; ~1 s less per build, most of a cross build).
   public let reuseRunnerObjects: Bool
 
-  public init(workDirectory: URL, timeout: Double = 120) {
+  public init(workDirectory: URL, timeout: Double = 120, reuseRunnerObjects: Bool = false) {
     self.workDirectory = workDirectory
     self.timeout = timeout
     self.libraryFlags = LocalBuilder.discoverLibraryFlags()
     self.target = nil
-    self.reuseRunnerObjects = false
+    self.reuseRunnerObjects = reuseRunnerObjects
   }
 
   /// A builder for `target`: its library flags (the host's when it has none of its own).
