@@ -42,6 +42,7 @@ public struct BenchContext: Sendable {
 public enum BenchSuite {
   public static let all: [any Benchmark] = [
     AABenchmark(), TrainSpeedBenchmark(), TrainAccuracyBenchmark(), PruneRegularizersBenchmark(),
+    KernelBenchmark(),
   ]
 
   public static func run(names: [String], quick: Bool, outDirectory: String) throws -> [String] {
