@@ -37,6 +37,7 @@ public final class Conv2d: Module {
 
   private var cols: [Float] = []
   private var scratch: [Float] = []
+  private var biasPartials: [Float] = []
   private var cachedInputShape: [Int]?
   private var cachedGeometry: ConvGeometry?
   /// The zero input gradient `backward` returns without `computesInputGradient` (kept, since the
@@ -192,19 +193,10 @@ public final class Conv2d: Module {
     )
     if n == 0 { return Tensor(zeros: inputShape) }
     let chunk = Self.chunkImages(fanIn: k, plane: plane, batch: n)
-    if let bias {
-      // Each channel's sum runs over the images in order, whichever thread owns the channel.
-      gradOutput.data.withUnsafeBufferPointer { op in
-        bias.grad.data.withUnsafeMutableBufferPointer { bp in
-          let (src, dst) = (op.baseAddress!, bp.baseAddress!)
-          Parallel.forEach(cout, grain: Self.grain(itemSize: n * plane)) { ch in
-            for i in 0..<n {
-              dst[ch] += Vectorized.sum(src + (i * cout + ch) * plane, count: plane)
-            }
-          }
-        }
-      }
-    }
+    // The bias gradient is summed per image while the chunk's gY is read for the permutation
+    // (`partials[i·Cout + ch]`), then added channel by channel over the images in order, so each
+    // channel's sum runs in the same order at any thread count.
+    var partials = Self.take(&self.biasPartials, count: bias == nil ? 0 : chunk * cout)
     let computeInput = computesInputGradient
     // Every image's gradient is zeroed by the task that runs its col2im.
     var gradInput =
@@ -214,47 +206,67 @@ public final class Conv2d: Module {
     var cols = self.cols
     self.cols = []
     let imageSize = g.imageSize
-    gradOutput.data.withUnsafeBufferPointer { op in
-      gy.withUnsafeMutableBufferPointer { gp in
-        cols.withUnsafeMutableBufferPointer { cp in
-          weight.value.data.withUnsafeBufferPointer { wp in
-            weight.grad.data.withUnsafeMutableBufferPointer { gwp in
-              gradInput.data.withUnsafeMutableBufferPointer { xp in
-                let ob = op.baseAddress!
-                for i0 in Swift.stride(from: 0, to: n, by: chunk) {
-                  let b = min(chunk, n - i0)
-                  let ld = b * plane
-                  let c = cp.baseAddress! + i0 * k * plane
-                  // gY of the chunk as [Cout, b·P]: one image's NCHW block already is.
-                  let gyc: UnsafePointer<Float>
-                  if b == 1 {
-                    gyc = ob + i0 * cout * plane
-                  } else {
-                    let dst = gp.baseAddress!
-                    Parallel.forEach(b, grain: Self.grain(itemSize: cout * plane)) { i in
-                      for ch in 0..<cout {
-                        Vectorized.copy(
-                          ob + ((i0 + i) * cout + ch) * plane, to: dst + ch * ld + i * plane,
-                          count: plane)
+    let imageGrain = Self.grain(itemSize: k * plane)
+    partials.withUnsafeMutableBufferPointer { pp in
+      withBiasGradient { gbp in
+        gradOutput.data.withUnsafeBufferPointer { op in
+          gy.withUnsafeMutableBufferPointer { gp in
+            cols.withUnsafeMutableBufferPointer { cp in
+              weight.value.data.withUnsafeBufferPointer { wp in
+                weight.grad.data.withUnsafeMutableBufferPointer { gwp in
+                  gradInput.data.withUnsafeMutableBufferPointer { xp in
+                    let ob = op.baseAddress!
+                    for i0 in Swift.stride(from: 0, to: n, by: chunk) {
+                      let b = min(chunk, n - i0)
+                      let ld = b * plane
+                      let c = cp.baseAddress! + i0 * k * plane
+                      // gY of the chunk as [Cout, b·P]: one image's NCHW block already is.
+                      let gyc: UnsafePointer<Float>
+                      let sums = bias == nil ? nil : pp.baseAddress
+                      if b == 1 {
+                        gyc = ob + i0 * cout * plane
+                        if let sums {
+                          for ch in 0..<cout {
+                            sums[ch] = Vectorized.sum(gyc + ch * plane, count: plane)
+                          }
+                        }
+                      } else {
+                        let dst = gp.baseAddress!
+                        Parallel.forEach(b, grain: Self.grain(itemSize: cout * plane)) { i in
+                          for ch in 0..<cout {
+                            let src = ob + ((i0 + i) * cout + ch) * plane
+                            Vectorized.copy(src, to: dst + ch * ld + i * plane, count: plane)
+                            if let sums {
+                              sums[i * cout + ch] = Vectorized.sum(src, count: plane)
+                            }
+                          }
+                        }
+                        gyc = UnsafePointer(dst)
+                      }
+                      if let sums, let gb = gbp?.baseAddress {
+                        for i in 0..<b {
+                          for ch in 0..<cout { gb[ch] += sums[i * cout + ch] }
+                        }
+                      }
+                      BLAS.sgemm(
+                        transA: false, transB: true, m: cout, n: k, k: ld, alpha: 1,
+                        a: gyc, lda: ld, b: c, ldb: ld, beta: 1, c: gwp.baseAddress!, ldc: k)
+                      guard computeInput else { continue }
+                      // The chunk's columns are no longer needed: reuse them for
+                      // gradCols = Wᵀ · gY.
+                      BLAS.sgemm(
+                        transA: true, transB: false, m: k, n: ld, k: cout, alpha: 1,
+                        a: wp.baseAddress!, lda: k, b: gyc, ldb: ld, beta: 0, c: c, ldc: ld)
+                      let xb = xp.baseAddress!
+                      Parallel.forEachRange(b, grain: imageGrain) { r in
+                        let images = xb + (i0 + r.lowerBound) * imageSize
+                        Vectorized.zero(images, count: r.count * imageSize)
+                        Im2col.col2im(
+                          consuming: c + r.lowerBound * plane, ld: ld, count: r.count,
+                          geometry: g,
+                          addingInto: images)
                       }
                     }
-                    gyc = UnsafePointer(dst)
-                  }
-                  BLAS.sgemm(
-                    transA: false, transB: true, m: cout, n: k, k: ld, alpha: 1,
-                    a: gyc, lda: ld, b: c, ldb: ld, beta: 1, c: gwp.baseAddress!, ldc: k)
-                  guard computeInput else { continue }
-                  // The chunk's columns are no longer needed: reuse them for gradCols = Wᵀ · gY.
-                  BLAS.sgemm(
-                    transA: true, transB: false, m: k, n: ld, k: cout, alpha: 1,
-                    a: wp.baseAddress!, lda: k, b: gyc, ldb: ld, beta: 0, c: c, ldc: ld)
-                  let xb = xp.baseAddress!
-                  Parallel.forEachRange(b, grain: Self.grain(itemSize: k * plane)) { r in
-                    let images = xb + (i0 + r.lowerBound) * imageSize
-                    Vectorized.zero(images, count: r.count * imageSize)
-                    Im2col.col2im(
-                      consuming: c + r.lowerBound * plane, ld: ld, count: r.count, geometry: g,
-                      addingInto: images)
                   }
                 }
               }
@@ -267,9 +279,16 @@ public final class Conv2d: Module {
     cachedInputShape = nil
     self.cols = cols
     self.scratch = gy
+    self.biasPartials = partials
     if computeInput { return gradInput }
     if zeroInputGradient?.shape != inputShape { zeroInputGradient = Tensor(zeros: inputShape) }
     return zeroInputGradient!
+  }
+
+  /// `body` with the bias gradient's memory, or nil without a bias.
+  private func withBiasGradient<R>(_ body: (UnsafeMutableBufferPointer<Float>?) -> R) -> R {
+    guard let bias else { return body(nil) }
+    return bias.grad.data.withUnsafeMutableBufferPointer { body($0) }
   }
 
   /// Tasks of parallel loops over items of `itemSize` floats get at least about 16 K floats of
