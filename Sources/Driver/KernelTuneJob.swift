@@ -160,14 +160,9 @@ public struct KernelTuneJob {
       ? LocalBuilder(workDirectory: work, reuseRunnerObjects: true)
       : LocalBuilder(workDirectory: work, target: kernelTarget, reuseRunnerObjects: true)
     let launcher: RunLauncher
-    do {
-      launcher = RunLauncher(
-        prefix: kernelTarget.launcher, emulated: kernelTarget.emulated,
-        remote: try kernelTarget.remoteHost.map {
-          try RemoteLauncher(
-            host: $0, run: kernelTarget.remoteTemplate ?? TargetRegistry.sshTemplate)
-        })
-    } catch { throw DriverError.usage("\(error)") }
+    do { launcher = try RunLauncher(target: kernelTarget) } catch {
+      throw DriverError.usage("\(error)")
+    }
     let isas =
       target == "host"
       ? KernelGenerator.supportedISAs(cpuFlags: KernelGenerator.hostCPUFlags())
@@ -223,12 +218,7 @@ public struct KernelTuneJob {
         settings.budgetSeconds = max(0.01, min(0.3, remaining / 8))
         settings.events = ["perf::task-clock"]
         settings.idleWindowSeconds = 0
-        if kernelTarget.emulated {
-          settings.warmup = 0
-          settings.minRepeats = 1
-          settings.maxRepeats = 1
-          settings.budgetSeconds = 0
-        }
+        if kernelTarget.emulated { settings.checkOnly() }
         let built = builder.build(KernelGenerator.generate(v))
         let r: RunResult
         if built.ok, let binary = built.binaryPath {

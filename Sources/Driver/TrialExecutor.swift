@@ -390,26 +390,12 @@ public struct TrialExecutor {
       return out
     }
     let launcher: RunLauncher
-    do {
-      launcher = RunLauncher(
-        prefix: target.launcher, emulated: target.emulated,
-        remote: try target.remoteHost.map {
-          try RemoteLauncher(host: $0, run: target.remoteTemplate ?? TargetRegistry.sshTemplate)
-        })
-    } catch {
+    do { launcher = try RunLauncher(target: target) } catch {
       out.note = "\(error)"
       return out
     }
     var s = settings
-    if target.emulated {
-      // Correctness only: one sample, no warm-up, only a software event (no PMU under qemu).
-      s.warmup = 0
-      s.minRepeats = 1
-      s.maxRepeats = 1
-      s.budgetSeconds = 0
-      s.events = ["perf::task-clock"]
-      s.eventGroups = nil
-    }
+    if target.emulated { s.checkOnly() }
     let runner = LocalRunner(settings: s, launcher: launcher)
     var best: RunResult?
     for v in variants {
