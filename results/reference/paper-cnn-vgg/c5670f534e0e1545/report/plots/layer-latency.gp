@@ -1,0 +1,29 @@
+# blkrew plot 'layer-latency', generated from the run's records (deterministic).
+# Data: layer-latency.csv (first row: column names). Draw it here with: gnuplot layer-latency.gp
+if (!exists("outfile")) outfile = 'layer-latency.svg'
+set encoding utf8
+set terminal svg size 800,498 dynamic noenhanced font 'sans,11' background rgb 'white'
+set output outfile
+set datafile separator ','
+set datafile missing ''
+set title 'Per-layer latency of the Pareto-front configurations'
+set grid
+set key outside right top
+set ylabel 'latency (µs)'
+set style data histograms
+set style histogram rowstacked
+set style fill solid 0.85 border -1
+set boxwidth 0.7
+set xtics rotate by -30 left
+set yrange [0:*]
+plot 'layer-latency.csv' skip 1 using 3:xtic(1) lc 1 title 'features.0', \
+     '' skip 1 using 4 lc 2 title 'features.4', \
+     '' skip 1 using 5 lc 3 title 'features.8', \
+     '' skip 1 using 6 lc 4 title 'features.11', \
+     '' skip 1 using 7 lc 5 title 'features.15', \
+     '' skip 1 using 8 lc 6 title 'features.18', \
+     '' skip 1 using 9 lc 7 title 'features.22', \
+     '' skip 1 using 10 lc 8 title 'features.25', \
+     '' skip 1 using 11 lc 9 title 'classifier.1', \
+     '' skip 1 using 12 lc 10 title 'classifier.4', \
+     '' skip 1 using 13 lc 11 title 'classifier.6'
