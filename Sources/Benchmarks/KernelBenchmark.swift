@@ -26,12 +26,14 @@ import TuningSchema
 /// knob space with the widest ISA this CPU runs (unroll x register-tile width) where the goals
 /// need it (rates 4 and 8, block 8x16) and over a smaller space elsewhere; GFLOP/s count 2 flops
 /// per kept multiply-add. Batch 1 is also timed with the caches flushed (`RunSettings.flushCache`)
-/// against the dense kernels flushed, held against the ratio of dense to packed bytes. The
+/// against the dense kernels flushed, held against the ratio of dense to packed bytes. For N >= 64
+/// the best variant is run again with threads 2 (knob `threads`, `runner/blk_threads.h`),
+/// alternating with 1 thread, for the 2-thread speedup. The
 /// autotuner check replays `KnobSearch` `.greedy` (unlimited and at 25%) and `.random` (25%) over
 /// the exhaustive measurements of a few workloads measured over every ISA.
 ///
-/// Quick mode (`make test`): 1024x1024 N 16, rate 4, block 8x16, one ISA, 4 variants, OpenBLAS
-/// only; results/bench/quick/, no goals.
+/// Quick mode (`make test`): 1024x1024 N 16, rate 4, block 8x16, one ISA, 4 variants and the
+/// best once with 2 threads, OpenBLAS only; results/bench/quick/, no goals.
 public struct KernelBenchmark: Benchmark {
   public let name = "kernels"
   public init() {}
@@ -86,6 +88,10 @@ public struct KernelBenchmark: Benchmark {
     var failures: [String] = []
     var coldSeconds: Double?
     var coldNote: String?
+    /// The best variant again, 1 thread and 2 threads, measured alternately (min of 2 each).
+    var rerun1t: Double?
+    var rerun2t: Double?
+    var threadNote: String?
     var skipped: String?
     var gflops: Double? { bestSeconds.map { 2 * Double(kept * shape.n) / $0 / 1e9 } }
   }
@@ -373,12 +379,29 @@ public struct KernelBenchmark: Benchmark {
             row.coldSeconds = measure(v, file, cold, &why)
             row.coldNote = why.first
           }
+          // 2 threads: the best variant's knobs with threads 2, alternating with 1 thread so both
+          // see the same machine (N >= 64 carries the goal; quick runs it once on its input).
+          if shape.n >= 64 || quick, let v = row.bestVariant,
+            ProcessInfo.processInfo.activeProcessorCount >= 2
+          {
+            var v2 = v
+            v2.knobs.threads = 2
+            var why: [String] = []
+            for _ in 0..<(quick ? 1 : 2) {
+              if let a = measure(v, file, warm, &why) { row.rerun1t = min(row.rerun1t ?? a, a) }
+              if let b = measure(v2, file, warm, &why) { row.rerun2t = min(row.rerun2t ?? b, b) }
+            }
+            row.threadNote = why.first
+          }
           progress(
             "\(sb) rate \(rate) \(block.label): kept \(kept), \(row.measured) variants, best "
               + (row.bestSeconds.map {
                 String(format: "%.3g s (%.1f GFLOP/s)", $0, row.gflops ?? 0)
               }
-                ?? "none") + " \(Self.knobText(row.bestKnobs))")
+                ?? "none") + " \(Self.knobText(row.bestKnobs))"
+              + (row.rerun1t.flatMap { a in
+                row.rerun2t.map { String(format: "; 2 threads %.2fx", a / $0) }
+              } ?? ""))
           shapeRows.append(row)
         }
       }
@@ -520,13 +543,11 @@ public struct KernelBenchmark: Benchmark {
         if shape.n >= 64 {
           figures.append(
             BenchFigure(
-              name: "\(sb)_tuned_2t_vs_1t", value: nil, unit: "ratio", direction: .higherIsBetter,
-              goal: 1.8,
-              note:
-                "not implemented: the generated kernels have no threads knob (KernelCodegen / the "
-                + "runner call blk_kernel on one thread); OpenBLAS 2t/1t here: "
-                + (p.openblas1.flatMap { a in p.openblas2.map { String(format: "%.2f", a / $0) } }
-                  ?? "?")))
+              name: "\(sb)_openblas_2t_vs_1t",
+              value: p.openblas1.flatMap { a in p.openblas2.map { a / $0 } }, unit: "ratio",
+              direction: .higherIsBetter,
+              note: "OpenBLAS 1-thread time / 2-thread time (for comparison with the tuned kernels)"
+            ))
         }
       }
       if let best = p.bestDense {
@@ -598,6 +619,26 @@ public struct KernelBenchmark: Benchmark {
                 ? missing : "not measured: \(p.notes["csr\(row.rate)"] ?? pythonWhy)")
               : "scipy CSR time at the same non-zero count / tuned time (the best unstructured library measured)"
           ))
+      }
+      if row.shape.n >= 64 || (quick && row.rerun2t != nil) {
+        let ratio = row.rerun1t.flatMap { a in row.rerun2t.map { a / $0 } }
+        figures.append(
+          BenchFigure(
+            name: "\(tag)_tuned_2t_vs_1t", value: ratio, unit: "ratio",
+            direction: .higherIsBetter, goal: quick ? nil : 1.8,
+            note: ratio == nil
+              ? (row.gflops == nil
+                ? missing : "not measured: \(row.threadNote ?? "fewer than 2 CPUs")")
+              : "best variant (\(knobs)) 1-thread time / the same knobs with threads 2 (the block rows "
+                + "split by kept columns over a spinning pool), min of \(quick ? 1 : 2) alternating runs each"
+          ))
+        if let t2 = row.rerun2t, peak2 > 0 {
+          figures.append(
+            BenchFigure(
+              name: "\(tag)_tuned_2t_pct_fma_peak",
+              value: 100 * 2 * Double(row.kept * row.shape.n) / t2 / 1e9 / peak2, unit: "%",
+              direction: .higherIsBetter, note: "2-thread GFLOP/s / 2-thread FMA peak"))
+        }
       }
       if row.shape.n == 1 && !quick {
         let bytes = Double(row.shape.m * row.shape.k * 4) / Double(row.packedBytes)

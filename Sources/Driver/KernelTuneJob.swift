@@ -15,7 +15,7 @@ import TuningSchema
 /// GEMM-view weights (the model named in the checkpoint's metadata); a layer with zeros is
 /// block-sparse in the checkpoint's block shape (metadata `block`, written by `blkrew prune`) or,
 /// without one, CSR; other layers are dense. The knob space is the target's ISAs × unroll ×
-/// register-tile width; `strategy` walks it (exhaustive by default; greedy coordinate descent
+/// register-tile width × `threads` (block-column layers on a timing target); `strategy` walks it (exhaustive by default; greedy coordinate descent
 /// with early stopping; random) within `budgetSeconds` over all layers.
 public struct KernelTuneJob {
   public var checkpoint: String
@@ -31,6 +31,8 @@ public struct KernelTuneJob {
   }
   public static let strategies = KnobSearch.Strategy.allCases.map(\.rawValue)
   public var model: String?
+  /// Threads per call explored for block-column layers (the others run on one).
+  public var threads: [Int] = [1]
 
   public init(checkpoint: String) { self.checkpoint = checkpoint }
 
@@ -189,11 +191,21 @@ public struct KernelTuneJob {
         blockCols: format == .blockColumn ? b.cols : 1, maskHash: Workload.maskHash(mask),
         kept: kept)
       let n = batch * max(1, positions[w.name] ?? 1)
+      // Emulated targets time nothing (and qemu-user hangs in a threaded runner here).
+      let threadCounts =
+        KernelGenerator.supportsThreads(format) && !kernelTarget.emulated ? threads : [1]
       let variants = KernelGenerator.variants(
-        for: workload, batch: n, target: target, compiler: compiler, flags: flags, isas: isas)
+        for: workload, batch: n, target: target, compiler: compiler, flags: flags, isas: isas,
+        threads: threadCounts)
       let tiles = n == 1 ? [1] : KernelGenerator.nTileValues.filter { $0 <= n }
-      let sizes = [isas.count, KernelGenerator.unrollValues.count, max(1, tiles.count)]
+      let sizes = [
+        isas.count, KernelGenerator.unrollValues.count, max(1, tiles.count), threadCounts.count,
+      ]
       precondition(sizes.reduce(1, *) == variants.count, "knob space and variants disagree")
+      /// The variant at a point of the knob space (the generator's order: threads innermost).
+      func variantIndex(_ p: [Int]) -> Int {
+        ((p[0] * sizes[1] + p[1]) * sizes[2] + p[2]) * sizes[3] + p[3]
+      }
       let workloadFile = work.appendingPathComponent("\(workload.id).workload")
       do {
         try WorkloadFile.write(
@@ -208,11 +220,11 @@ public struct KernelTuneJob {
       let layerDeadline = start + budgetSeconds * Double(li + 1) / Double(weights.count)
       let outcome = KnobSearch.run(
         strategy, sizes: sizes,
-        start: [isas.count - 1, min(1, sizes[1] - 1), sizes[2] / 2]
+        start: [isas.count - 1, min(1, sizes[1] - 1), sizes[2] / 2, 0]
       ) { point in
         let remaining = layerDeadline - ChildProcess.monotonicSeconds()
         guard remaining > 0 else { return nil }
-        let index = (point[0] * sizes[1] + point[1]) * sizes[2] + point[2]
+        let index = variantIndex(point)
         let v = variants[index]
         var settings = RunSettings()
         settings.budgetSeconds = max(0.01, min(0.3, remaining / 8))
@@ -236,7 +248,7 @@ public struct KernelTuneJob {
       }
       var best: RunResult?
       for (point, _) in outcome.measured {
-        let index = (point[0] * sizes[1] + point[1]) * sizes[2] + point[2]
+        let index = variantIndex(point)
         guard let r = results[index] else { continue }  // out of budget: not run
         summary.variants.append(
           Variant(

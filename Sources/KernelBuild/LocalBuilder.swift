@@ -72,7 +72,7 @@ public struct LocalBuilder: Sendable {
   public static let runnerCSources = ["runner.c", "stats.c"]
 
   /// The directory holding the runner's C sources (runner.c, stats.c, stats.h, blk_kernel.h,
-  /// probe_kernel.c), shipped as a resource of this module.
+  /// blk_threads.h, probe_kernel.c), shipped as a resource of this module.
   public static var runnerSource: URL {
     guard let url = Bundle.module.url(forResource: "runner", withExtension: nil) else {
       fatalError("KernelBuild's runner resource is missing from \(Bundle.module.bundlePath)")
@@ -137,7 +137,7 @@ public struct LocalBuilder: Sendable {
     func arguments(_ runnerInputs: [String]) -> [String] {
       flags + ["-std=gnu11", "-I", runnerDir.path] + runnerInputs + [
         kernelSource.path, "-o", temporary.path,
-      ] + libraries + ["-lm"]
+      ] + libraries + ["-lm", "-pthread"]
     }
     var runnerInputs = LocalBuilder.runnerCSources.map { runnerDir.appendingPathComponent($0).path }
     guard let exe = ChildProcess.which(compiler) else {
@@ -182,7 +182,7 @@ public struct LocalBuilder: Sendable {
 
   /// Hash of the runner's C sources and headers.
   static let runnerSourceHash: String = {
-    let names = ["runner.c", "stats.c", "stats.h", "blk_kernel.h"]
+    let names = ["runner.c", "stats.c", "stats.h", "blk_kernel.h", "blk_threads.h"]
     let texts = names.map {
       (try? String(contentsOf: runnerSource.appendingPathComponent($0), encoding: .utf8)) ?? ""
     }

@@ -63,26 +63,36 @@ public enum KernelGenerator {
   /// tiles wider than the batch are left out, and when none fits the batch is the one tile.
   public static func variants(
     for workload: Workload, batch: Int, target: String, compiler: String, flags: [String],
-    isas: [KernelISA] = [.scalar], unrolls: [Int] = unrollValues, nTiles: [Int] = nTileValues
+    isas: [KernelISA] = [.scalar], unrolls: [Int] = unrollValues, nTiles: [Int] = nTileValues,
+    threads: [Int] = [1]
   ) -> [KernelVariant] {
     precondition(batch >= 1, "batch must be >= 1")
+    precondition(!threads.isEmpty && threads.allSatisfy { $0 >= 1 }, "threads must be >= 1")
     var tiles = batch == 1 ? [1] : nTiles.filter { $0 <= batch }
     if tiles.isEmpty { tiles = [batch] }
+    let threadCounts = supportsThreads(workload.format) ? threads : [1]
     var out: [KernelVariant] = []
     for isa in isas {
       let isaFlags = flags + KernelGenerator.isaFlags(isa).filter { !flags.contains($0) }
       for unroll in unrolls {
         for tile in tiles {
-          out.append(
-            KernelVariant(
-              workload: workload,
-              knobs: KernelKnobs(batch: batch, unroll: unroll, nTile: tile, isa: isa),
-              target: target, compiler: compiler, flags: isaFlags, generatorVersion: version))
+          for t in threadCounts {
+            out.append(
+              KernelVariant(
+                workload: workload,
+                knobs: KernelKnobs(
+                  batch: batch, unroll: unroll, nTile: tile, isa: isa, threads: t),
+                target: target, compiler: compiler, flags: isaFlags, generatorVersion: version))
+          }
         }
       }
     }
     return out
   }
+
+  /// Whether kernels of `format` take the threads knob (> 1): block-column only. The dense and
+  /// CSR kernels are the baselines of one thread; the libraries they stand for bring their own.
+  public static func supportsThreads(_ format: KernelFormat) -> Bool { format == .blockColumn }
 
   /// The kernel.c of `variant`.
   public static func generate(_ variant: KernelVariant) -> GeneratedKernel {
@@ -90,6 +100,9 @@ public enum KernelGenerator {
     let k = variant.knobs
     precondition(w.rows >= 1 && w.cols >= 1, "empty layer")
     precondition(k.batch >= 1 && k.unroll >= 1 && k.nTile >= 1, "bad knobs \(k)")
+    precondition(
+      k.threads >= 1 && (k.threads == 1 || supportsThreads(w.format)),
+      "threads \(k.threads) for \(w.format.rawValue)")
     var c = CWriter()
     header(&c, variant)
     switch (w.format, k.isa) {
@@ -114,7 +127,8 @@ public enum KernelGenerator {
     c.line(" *   mask       \(w.maskHash)")
     c.line(
       " *   knobs      batch=\(k.batch) unroll=\(k.unroll) n_tile=\(k.nTile)"
-        + (k.isa == .scalar ? "" : " isa=\(k.isa.rawValue)"))
+        + (k.isa == .scalar ? "" : " isa=\(k.isa.rawValue)")
+        + (k.threads == 1 ? "" : " threads=\(k.threads)"))
     c.line(" *   target     \(v.target), \(v.compiler) \(v.flags.joined(separator: " "))")
     c.line(" * Y[M,N] = W[M,K] X[K,N], all row-major; interface in blk_kernel.h. */")
     c.line("#include <stddef.h>")
@@ -340,7 +354,7 @@ public enum KernelGenerator {
       }
       c.line("macs += (long long)(e1 - e0) * \(heightName) * BLK_N;")
     }
-    blockRowsKernel(&c, br: br, fullRows: fullRows, tailRows: tailRows) {
+    blockRowsKernel(&c, br: br, fullRows: fullRows, tailRows: tailRows, threads: k.threads) {
       rowBlock(&$0, height: $1, heightName: $2)
     }
   }
@@ -351,23 +365,55 @@ public enum KernelGenerator {
   /// emitted by `rowBlock` (height, and the macro naming it); returns the MACs done.
   static func blockRowsKernel(
     _ c: inout CWriter, br: Int, fullRows: Int, tailRows: Int,
-    rowBlock: (inout CWriter, Int, String) -> Void
+    threads: Int = 1, rowBlock: (inout CWriter, Int, String) -> Void
   ) {
-    c.open("long long blk_kernel(const void *packed, const float *restrict X, float *restrict Y) {")
+    if threads == 1 {
+      c.open(
+        "long long blk_kernel(const void *packed, const float *restrict X, float *restrict Y) {")
+      c.line("const blk_packed_t *p = packed;")
+      c.line("long long macs = 0;")
+      if fullRows > 0 {
+        c.open("for (int rb = 0; rb < BLK_FULL_ROWS; rb++) {")
+        rowBlock(&c, br, "BLK_BR")
+        c.close()
+      }
+      if tailRows > 0 {
+        c.open("{")
+        c.line("const int rb = BLK_FULL_ROWS;")
+        rowBlock(&c, tailRows, "BLK_BR_TAIL")
+        c.close()
+      }
+      c.line("return macs;")
+      c.close()
+      return
+    }
+    // Threads: the same loops over a range of block rows, run by the pool of blk_threads.h on
+    // ranges of about equal kept columns (row_start is their prefix sum).
+    c.line("#define BLK_THREADS \(threads)")
+    c.line("#include \"blk_threads.h\"")
+    c.line("")
+    c.line("/* Block rows [rb0, rb1) of Y. */")
+    c.open(
+      "static long long blk_part(const void *packed, const float *restrict X, float *restrict Y, int rb0, int rb1) {"
+    )
     c.line("const blk_packed_t *p = packed;")
     c.line("long long macs = 0;")
     if fullRows > 0 {
-      c.open("for (int rb = 0; rb < BLK_FULL_ROWS; rb++) {")
+      c.open("for (int rb = rb0; rb < (rb1 < BLK_FULL_ROWS ? rb1 : BLK_FULL_ROWS); rb++) {")
       rowBlock(&c, br, "BLK_BR")
       c.close()
     }
     if tailRows > 0 {
-      c.open("{")
+      c.open("if (rb0 <= BLK_FULL_ROWS && BLK_FULL_ROWS < rb1) {")
       c.line("const int rb = BLK_FULL_ROWS;")
       rowBlock(&c, tailRows, "BLK_BR_TAIL")
       c.close()
     }
     c.line("return macs;")
+    c.close()
+    c.line("")
+    c.open("long long blk_kernel(const void *packed, const float *restrict X, float *restrict Y) {")
+    c.line("return blk_parallel(packed, X, Y, ((const blk_packed_t *)packed)->row_start, BLK_NBR);")
     c.close()
   }
 

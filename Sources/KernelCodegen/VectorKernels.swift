@@ -431,7 +431,7 @@ extension KernelGenerator {
       }
       c.line("macs += (long long)(e1 - e0) * \(heightName) * BLK_N;")
     }
-    blockRowsKernel(&c, br: br, fullRows: fullRows, tailRows: tailRows) {
+    blockRowsKernel(&c, br: br, fullRows: fullRows, tailRows: tailRows, threads: k.threads) {
       rowBlock(&$0, height: $1, heightName: $2)
     }
   }

@@ -122,26 +122,35 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
   public var nTile: Int
   /// The vector ISA of the kernel's explicit vector code (`.scalar` by default).
   public var isa: KernelISA
+  /// Threads one call runs on (1 by default): the block rows are split into ranges of about
+  /// equal work, one per thread of a persistent pool (`runner/blk_threads.h`). Block-column
+  /// kernels only.
+  public var threads: Int
 
-  public init(batch: Int, unroll: Int = 1, nTile: Int = 1, isa: KernelISA = .scalar) {
+  public init(
+    batch: Int, unroll: Int = 1, nTile: Int = 1, isa: KernelISA = .scalar, threads: Int = 1
+  ) {
     self.batch = batch
     self.unroll = unroll
     self.nTile = nTile
     self.isa = isa
+    self.threads = threads
   }
 
   enum CodingKeys: String, CodingKey {
-    case batch, unroll, isa
+    case batch, unroll, isa, threads
     case nTile = "n_tile"
   }
 
-  /// `isa` is optional in the JSON: records written before it existed are scalar.
+  /// `isa` and `threads` are optional in the JSON: records written before they existed are
+  /// scalar and 1-thread.
   public init(from decoder: any Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     batch = try c.decode(Int.self, forKey: .batch)
     unroll = try c.decode(Int.self, forKey: .unroll)
     nTile = try c.decode(Int.self, forKey: .nTile)
     isa = try c.decodeIfPresent(KernelISA.self, forKey: .isa) ?? .scalar
+    threads = try c.decodeIfPresent(Int.self, forKey: .threads) ?? 1
   }
 
   /// Knobs at their defaults are not written, so the canonical JSON (and the ID) of a scalar
@@ -152,6 +161,7 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
     try c.encode(unroll, forKey: .unroll)
     try c.encode(nTile, forKey: .nTile)
     if isa != .scalar { try c.encode(isa, forKey: .isa) }
+    if threads != 1 { try c.encode(threads, forKey: .threads) }
   }
 }
 

@@ -792,7 +792,7 @@ public enum SuiteLoader {
         allowed: [
           "compiler", "flags", "events", "min_repeats", "max_repeats", "warmup", "budget_s",
           "cold", "simulate", "wait_idle_s", "ci_fraction", "min_time_s", "multiplex", "isa",
-          "unroll", "n_tile",
+          "unroll", "n_tile", "threads",
         ])
       if let v = s["compiler"] {
         check {
@@ -888,6 +888,16 @@ public enum SuiteLoader {
               v, "'kernels.n_tile' must list distinct widths from 1 to \(KernelSpec.maxNTile)")
           }
           k.nTile = t
+        }
+      }
+      if let v = s["threads"] {
+        check {
+          let t = try list(v, "kernels.threads").map { try int($0, "kernels.threads", min: 1) }
+          guard t.allSatisfy({ $0 <= KernelSpec.maxThreads }), Set(t).count == t.count else {
+            throw fail(
+              v, "'kernels.threads' must list distinct counts from 1 to \(KernelSpec.maxThreads)")
+          }
+          k.threads = t
         }
       }
       guard partial || k.maxRepeats >= k.minRepeats else {

@@ -239,8 +239,13 @@ public struct KernelSpec: Codable, Hashable, Sendable {
   public var unroll: [Int]? = nil
   /// Register-tile widths over N explored where they fit the batch (nil: 4, 8, 16, 32).
   public var nTile: [Int]? = nil
+  /// Threads per kernel call explored for block-column kernels (nil: 1). More threads than the
+  /// measuring machine's CPUs are left out there, with a note. Every count is measured and
+  /// recorded with the layer; the model latency sums the best variants at `latency.threads`.
+  public var threads: [Int]? = nil
 
   public static let maxUnroll = 16
+  public static let maxThreads = 64
   public static let maxNTile = 64
 
   /// The ISAs of `isa` that a CPU running `supported` can run, in the suite's order (`auto`
@@ -277,7 +282,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     case maxRepeats = "max_repeats"
     case ciFraction = "ci_fraction"
     case minTimeSeconds = "min_time_s"
-    case multiplex, isa, unroll
+    case multiplex, isa, unroll, threads
     case nTile = "n_tile"
   }
 
@@ -303,6 +308,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     isa = try c.decodeIfPresent([String].self, forKey: .isa)
     unroll = try c.decodeIfPresent([Int].self, forKey: .unroll)
     nTile = try c.decodeIfPresent([Int].self, forKey: .nTile)
+    threads = try c.decodeIfPresent([Int].self, forKey: .threads)
   }
 
   /// The suite's canonical form (its run id) must not change for suites that do not use the
@@ -326,6 +332,15 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     try c.encodeIfPresent(isa, forKey: .isa)
     try c.encodeIfPresent(unroll, forKey: .unroll)
     try c.encodeIfPresent(nTile, forKey: .nTile)
+    try c.encodeIfPresent(threads, forKey: .threads)
+  }
+
+  /// The thread counts of `threads` that a machine with `cpus` CPUs runs (at least [1]), and
+  /// the ones it leaves out.
+  public func threadCounts(cpus: Int) -> (run: [Int], skipped: [Int]) {
+    let all = threads ?? [1]
+    let run = all.filter { $0 <= max(1, cpus) }
+    return (run.isEmpty ? [1] : run, all.filter { $0 > max(1, cpus) })
   }
 }
 

@@ -18,7 +18,8 @@ struct Kernel: ParsableCommand {
         shape (metadata written by `blkrew prune`), or CSR without one; the others are dense. \
         Every variant is checked against the dense reference before it is timed; a wrong one is \
         reported as wrongResult, never as fast. The knob space is the target's ISAs x unroll x \
-        register-tile width; --strategy exhaustive tries it in order, greedy does coordinate \
+        register-tile width (x threads for block-sparse layers with --threads 1,2); --strategy \
+        exhaustive tries it in order, greedy does coordinate \
         descent with early stopping, random draws points. --budget-s bounds the whole run \
         (variants not reached are left out). Exit 66 when the checkpoint does not exist, 65 when \
         it is corrupt, 64 for an unknown layer or target, 69 when the target's toolchain is \
@@ -32,6 +33,11 @@ struct Kernel: ParsableCommand {
     @Option(name: .customLong("budget-s"), help: "Seconds for the whole tuning run.")
     var budgetSeconds: Double = 30
     @Option(help: "exhaustive, greedy or random.") var strategy: String = "exhaustive"
+    @Option(
+      help:
+        "Threads per call explored for block-sparse layers, e.g. 1,2 (1..\(KernelSpec.maxThreads))."
+    )
+    var threads: String = "1"
     @Option(help: "The model, when the checkpoint's metadata does not name it.") var model: String?
     @Flag(help: "Print JSON.") var json = false
 
@@ -43,6 +49,18 @@ struct Kernel: ParsableCommand {
       guard KernelTuneJob.strategies.contains(strategy) else {
         throw ValidationError("--strategy must be exhaustive, greedy or random")
       }
+      guard threadCounts != nil else {
+        throw ValidationError(
+          "--threads must list distinct counts from 1 to \(KernelSpec.maxThreads), e.g. 1,2")
+      }
+    }
+
+    var threadCounts: [Int]? {
+      let t = threads.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+      guard !t.isEmpty, t.allSatisfy({ ($0 ?? 0) >= 1 && ($0 ?? 0) <= KernelSpec.maxThreads })
+      else { return nil }
+      let counts = t.compactMap { $0 }
+      return Set(counts).count == counts.count ? counts : nil
     }
 
     func run() throws {
@@ -52,6 +70,7 @@ struct Kernel: ParsableCommand {
       job.batch = batch
       job.budgetSeconds = budgetSeconds
       job.strategyName = strategy
+      job.threads = threadCounts ?? [1]
       job.model = model
       let summary = try guarded {
         try job.run { FileHandle.standardError.write(Data("blkrew: \($0)\n".utf8)) }

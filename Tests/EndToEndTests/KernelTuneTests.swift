@@ -30,11 +30,13 @@ import Testing
     #expect(pruned.exitCode == 0, "\(pruned.stderrText)")
 
     for strategy in ["exhaustive", "greedy"] {
+      // Exhaustive explores threads 1 and 2 as well (the space doubles for block-column).
+      let threads = strategy == "exhaustive" ? ["--threads", "1,2"] : []
       let r = try blkrew(
         [
           "kernel", "tune", "--checkpoint", "p.safetensors", "--layer", "fc2", "--batch", "8",
           "--budget-s", "60", "--strategy", strategy, "--json",
-        ], cwd: dir)
+        ] + threads, cwd: dir)
       #expect(r.exitCode == 0, "\(r.stderrText)")
       let json = try #require(
         try JSONSerialization.jsonObject(with: Data(r.stdoutText.utf8)) as? [String: Any])
@@ -53,11 +55,16 @@ import Testing
       #expect(layers[0]["best_variant_id"] is String)
       if strategy == "exhaustive" {
         #expect(variants.count == layers[0]["space"] as? Int)
+        let counts = Set(variants.map { ($0["knobs"] as? [String: Any])?["threads"] as? Int ?? 1 })
+        #expect(counts == [1, 2], "\(variants.map { $0["knobs"] ?? "" })")
       } else {
         #expect(variants.count < (layers[0]["space"] as? Int ?? 0))
       }
     }
 
+    let badThreads = try blkrew(
+      ["kernel", "tune", "--checkpoint", "p.safetensors", "--threads", "0,2"], cwd: dir)
+    #expect(badThreads.exitCode == 64 && badThreads.stderrText.contains("--threads"))
     let missing = try blkrew(["kernel", "tune", "--checkpoint", "nope.safetensors"], cwd: dir)
     #expect(missing.exitCode == 66)
     let badLayer = try blkrew(

@@ -28,7 +28,7 @@ import TuningSchema
       .replacingOccurrences(
         of: "kernels: {min_repeats: 3, max_repeats: 5, warmup: 1, budget_s: 0.01}",
         with:
-          "kernels: {min_repeats: 3, max_repeats: 5, warmup: 1, budget_s: 0.01, isa: [auto], unroll: [2], n_tile: [4]}"
+          "kernels: {min_repeats: 3, max_repeats: 5, warmup: 1, budget_s: 0.01, isa: [auto], unroll: [2], n_tile: [4], threads: [1, 2]}"
       )
       + "\nbudget: {trials: 2}\n"
     try suite.write(toFile: "\(dir)/b.yaml", atomically: true, encoding: .utf8)
@@ -52,6 +52,21 @@ import TuningSchema
     let variants = recs.flatMap { $0.layers.flatMap(\.variants) }
     #expect(!variants.isEmpty)
     #expect(variants.allSatisfy { $0.knobs.unroll == 2 && [1, 4].contains($0.knobs.nTile) })
+    // threads [1, 2]: both for block-column layers (on a machine with 2 CPUs), 1 elsewhere.
+    let layers = recs.flatMap(\.layers)
+    let sparse = layers.filter { $0.format == .blockColumn }.flatMap(\.variants)
+    let cpus = ProcessInfo.processInfo.activeProcessorCount
+    #expect(!sparse.isEmpty)
+    #expect(Set(sparse.map { $0.knobs.threads }) == (cpus >= 2 ? [1, 2] : [1]))
+    #expect(
+      layers.filter { $0.format != .blockColumn }.flatMap(\.variants).allSatisfy {
+        $0.knobs.threads == 1
+      })
+    // The model latency is at latency.threads (1): the best of each layer is a 1-thread variant.
+    for layer in layers {
+      let best = layer.variants.first { $0.variantID == layer.bestVariantID }
+      #expect(best?.knobs.threads == 1, "\(layer.layer)")
+    }
     #expect(Set(variants.map(\.knobs.isa.rawValue)) == supported)
     #expect(variants.allSatisfy { $0.outcome == .measured }, "\(variants.map(\.outcome))")
 

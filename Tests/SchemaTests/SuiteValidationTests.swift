@@ -105,7 +105,7 @@ import Testing
       base + """
         objectives: [accuracy, {metric: latency}, {metric: size, direction: max}]
         budget: {trials: 12, time_s: 3600}
-        kernels: {isa: [scalar, avx512], unroll: [1, 4], n_tile: [8, 16]}
+        kernels: {isa: [scalar, avx512], unroll: [1, 4], n_tile: [8, 16], threads: [1, 2, 8]}
         """, file: "s.yaml")
     #expect(
       s.objectives == [
@@ -115,7 +115,10 @@ import Testing
       ])
     #expect(s.budget?.trials == 12 && s.budget?.timeSeconds == 3600)
     #expect(s.kernels.isa == ["scalar", "avx512"] && s.kernels.unroll == [1, 4])
-    #expect(s.kernels.nTile == [8, 16])
+    #expect(s.kernels.nTile == [8, 16] && s.kernels.threads == [1, 2, 8])
+    #expect(s.kernels.threadCounts(cpus: 2) == (run: [1, 2], skipped: [8]))
+    #expect(errors(base + "kernels: {threads: [0]}\n").count == 1)
+    #expect(errors(base + "kernels: {threads: [2, 2]}\n").count == 1)
     #expect(errors(base + "objectives: [accuracy, accuracy]\n").count == 1)
     #expect(errors(base + "objectives: [{metric: latency, direction: up}]\n").count == 1)
     #expect(errors(base + "budget: {}\n").first?.message == "'budget' needs 'trials' or 'time_s'")
@@ -127,7 +130,9 @@ import Testing
   @Test func newKeysStayOutOfTheCanonicalFormWhenUnset() throws {
     let plain = try SuiteLoader.parse(base, file: "s.yaml")
     let json = String(decoding: try JSONEncoder().encode(plain), as: UTF8.self)
-    for key in ["\"objectives\"", "\"budget\"", "\"isa\"", "\"unroll\"", "\"n_tile\""] {
+    for key in [
+      "\"objectives\"", "\"budget\"", "\"isa\"", "\"unroll\"", "\"n_tile\"", "\"threads\":[",
+    ] {
       #expect(!json.contains(key), "\(key) in \(json)")
     }
     let knobs = try SuiteLoader.parse(base + "kernels: {isa: [auto]}\n", file: "s.yaml")

@@ -25,6 +25,10 @@ void blk_free(void *packed);
  * (N lives only in the kernel: the workload file holds W and the mask). */
 extern const int blk_kernel_dims[3];
 
+/* The threads the kernel runs on (defined by blk_threads.h when the threads knob is > 1; a
+ * kernel without it runs on the calling thread only). */
+extern const int blk_kernel_threads __attribute__((weak));
+
 #ifdef __cplusplus
 }
 #endif

@@ -1143,10 +1143,17 @@ int main(int argc, char **argv) {
   options_t opt;
   if (!parse_options(argc, argv, &opt)) return usage("bad arguments");
 
+  /* A kernel with the threads knob T > 1 (blk_threads.h) runs on T CPUs: --cpu C pins the
+   * process to C, C - 1, ..., C - T + 1 (wrapping around the online CPUs), and its workers
+   * inherit that set. */
+  const int threads = &blk_kernel_threads != NULL && blk_kernel_threads > 1 ? blk_kernel_threads : 1;
   int pinned = 0;
   if (opt.cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (online < 1) online = 1;
+    for (int t = 0; t < threads && t < online; t++) CPU_SET((int)((opt.cpu - t + online * 64) % online), &set);
     CPU_SET(opt.cpu, &set);
     pinned = sched_setaffinity(0, sizeof set, &set) == 0;
   }
@@ -1246,13 +1253,16 @@ int main(int argc, char **argv) {
   counters_t c;
   counters_setup(&c, &opt, &warnings);
   if (opt.cpu >= 0 && !pinned) warn(&warnings, "could not pin to CPU %d: %s", opt.cpu, strerror(errno));
+  if (threads > 1)
+    warn(&warnings, "kernel runs on %d threads: the hardware and perf counters count the calling thread only",
+         threads);
   long long calls_counted = 0, inner = 0;
 
   if (!correct) {
     o = base_object("wrongResult");
     json_object_object_add(o, "message", json_object_new_string(wrong_msg));
   } else {
-    const int own_cpu = pinned ? opt.cpu : -1;
+    const int own_cpu = pinned && threads == 1 ? opt.cpu : -1;
     /* Is the machine quiet enough? */
     const double window = (double)opt.idle_window_ms * 1e-3;
     const double wait_start = now_s();
@@ -1444,6 +1454,7 @@ int main(int argc, char **argv) {
   add_papi_version(o, &c);
   json_object_object_add(o, "cpu", opt.cpu >= 0 && pinned ? json_object_new_int(opt.cpu) : NULL);
   json_object_object_add(o, "pinned", json_object_new_boolean(pinned));
+  json_object_object_add(o, "threads", json_object_new_int(threads));
   json_object_object_add(o, "shape", shape_json(M, K, N));
   json_object_object_add(o, "seed", json_object_new_int64((long long)opt.seed));
   print_json(o);

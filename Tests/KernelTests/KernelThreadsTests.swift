@@ -1,0 +1,88 @@
+import ChildProcesses
+import Foundation
+import KernelBuild
+import KernelCodegen
+import KernelRun
+import Testing
+import TuningSchema
+
+/// The threads knob: block-column kernels split their block rows over a persistent pool
+/// (runner/blk_threads.h). Every split must give the dense reference's answer and the exact MACs,
+/// also when there are more threads than block rows (empty ranges) and at edge blocks.
+@Suite struct KernelThreadsTests {
+  /// Random shapes and masks (edge blocks in every case) x threads 2, 3 x scalar and the widest
+  /// ISA of the CPU x N = 1 and N > 1, verified against the runner's dense reference.
+  @Test func threadedBlockColumnKernelsMatchTheDenseReference() throws {
+    let scratch = Scratch("threads")
+    defer { scratch.cleanUp() }
+    var rng = TestRNG(seed: 20_261_202)
+    let isas = Array(Set([KernelISA.scalar, hostISAs.last ?? .scalar])).sorted {
+      $0.rawValue < $1.rawValue
+    }
+    var ran = 0
+    for (n, threads) in [2, 3, 2, 3, 2, 3].enumerated() {
+      let batch = n < 2 ? 1 : 5 + Int(rng.next() % 20)
+      let fuzz = FuzzCase.random(&rng, batch: batch)
+      let workload = fuzz.layer.workload(.blockColumn, br: fuzz.br, bc: fuzz.bc)
+      for isa in isas {
+        let variant = KernelVariant(
+          workload: workload,
+          knobs: KernelKnobs(
+            batch: batch, unroll: 2, nTile: batch == 1 ? 1 : 8, isa: isa, threads: threads),
+          flags: testFlags + KernelGenerator.isaFlags(isa),
+          generatorVersion: KernelGenerator.version)
+        let what = "\(fuzz) isa=\(isa.rawValue) threads=\(threads)"
+        let (_, result) = try buildAndRun(
+          KernelGenerator.generate(variant), layer: fuzz.layer, scratch: scratch)
+        guard let result else { continue }
+        #expect(result.outcome == .measured, "\(what): \(result.message ?? "")")
+        let err = try #require(result.maxAbsErr)
+        let tol = try #require(result.tolerance)
+        #expect(err <= tol, "\(what)")
+        #expect(
+          result.macsPerCall
+            == Int64(
+              fuzz.layer.expectedMACs(.blockColumn, br: fuzz.br, bc: fuzz.bc, batch: batch)),
+          "\(what)")
+        #expect(
+          result.warnings?.contains { $0.contains("runs on \(threads) threads") } == true,
+          "\(what): the runner did not see the kernel's threads")
+        ran += 1
+      }
+    }
+    #expect(ran >= 12)
+  }
+
+  /// The knob space crosses threads with the other knobs for block-column only; one thread is
+  /// the default and leaves the kernel text (and the ID) as before the knob existed.
+  @Test func threadsKnobSpaceAndOneThreadTextUnchanged() {
+    let layer = TestLayer.blockColumn(rows: 29, cols: 45, br: 8, bc: 16, seed: 21)
+    let bc = layer.workload(.blockColumn, br: 8, bc: 16)
+    let one = KernelGenerator.variants(
+      for: bc, batch: 16, target: "host", compiler: "gcc", flags: ["-O2"])
+    let both = KernelGenerator.variants(
+      for: bc, batch: 16, target: "host", compiler: "gcc", flags: ["-O2"], threads: [1, 2])
+    #expect(both.count == 2 * one.count)
+    #expect(Set(both.filter { $0.knobs.threads == 1 }.map(\.id)) == Set(one.map(\.id)))
+    for v in one {
+      let text = KernelGenerator.generate(v).source
+      #expect(!text.contains("blk_threads.h") && !text.contains("threads="))
+    }
+    let two = both.first { $0.knobs.threads == 2 }!
+    let text = KernelGenerator.generate(two).source
+    #expect(text.contains("#define BLK_THREADS 2") && text.contains("threads=2"))
+    for format in [KernelFormat.dense, .csr, .blockRow] {
+      let w = layer.workload(format, br: 8, bc: 16)
+      let vs = KernelGenerator.variants(
+        for: w, batch: 16, target: "host", compiler: "gcc", flags: ["-O2"], threads: [1, 2])
+      #expect(vs.allSatisfy { $0.knobs.threads == 1 }, "\(format)")
+    }
+    // The JSON leaves threads out at 1 and round-trips it otherwise.
+    let json = String(decoding: try! JSONEncoder().encode(two.knobs), as: UTF8.self)
+    #expect(json.contains("\"threads\":2"))
+    let back = try! JSONDecoder().decode(KernelKnobs.self, from: Data(json.utf8))
+    #expect(back == two.knobs)
+    let oneJSON = String(decoding: try! JSONEncoder().encode(one[0].knobs), as: UTF8.self)
+    #expect(!oneJSON.contains("threads"))
+  }
+}
