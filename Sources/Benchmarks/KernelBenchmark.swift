@@ -92,6 +92,10 @@ public struct KernelBenchmark: Benchmark {
     var rerun1t: Double?
     var rerun2t: Double?
     var threadNote: String?
+    /// The best variant's knobs built with clang, and gcc again (alternating, min of 2 each).
+    var clangSeconds: Double?
+    var gccSeconds: Double?
+    var clangNote: String?
     var skipped: String?
     var gflops: Double? { bestSeconds.map { 2 * Double(kept * shape.n) / $0 / 1e9 } }
   }
@@ -393,6 +397,21 @@ public struct KernelBenchmark: Benchmark {
             }
             row.threadNote = why.first
           }
+          // The compiler knob: the best knobs built with clang (the goal workloads only).
+          if goalRelevant || quick, let v = row.bestVariant, ChildProcess.which("clang") != nil {
+            var vc = v
+            vc.compiler = "clang"
+            var why: [String] = []
+            for _ in 0..<(quick ? 1 : 2) {
+              if let a = measure(v, file, warm, &why) {
+                row.gccSeconds = min(row.gccSeconds ?? a, a)
+              }
+              if let b = measure(vc, file, warm, &why) {
+                row.clangSeconds = min(row.clangSeconds ?? b, b)
+              }
+            }
+            row.clangNote = why.first
+          }
           progress(
             "\(sb) rate \(rate) \(block.label): kept \(kept), \(row.measured) variants, best "
               + (row.bestSeconds.map {
@@ -619,6 +638,16 @@ public struct KernelBenchmark: Benchmark {
                 ? missing : "not measured: \(p.notes["csr\(row.rate)"] ?? pythonWhy)")
               : "scipy CSR time at the same non-zero count / tuned time (the best unstructured library measured)"
           ))
+      }
+      if row.gccSeconds != nil || row.clangNote != nil {
+        let ratio = row.gccSeconds.flatMap { a in row.clangSeconds.map { a / $0 } }
+        figures.append(
+          BenchFigure(
+            name: "\(tag)_clang_over_gcc", value: ratio, unit: "ratio", direction: .higherIsBetter,
+            note: ratio == nil
+              ? "not measured: \(row.clangNote ?? "no result")"
+              : "the best variant (\(knobs), built by gcc) gcc time / the same kernel built by clang "
+                + "(> 1: clang faster), min of \(quick ? 1 : 2) alternating runs each"))
       }
       if row.shape.n >= 64 || (quick && row.rerun2t != nil) {
         let ratio = row.rerun1t.flatMap { a in row.rerun2t.map { a / $0 } }

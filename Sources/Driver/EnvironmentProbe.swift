@@ -43,9 +43,11 @@ public enum EnvironmentProbe {
       (try? String(
         contentsOfFile: "/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor", encoding: .utf8))?
       .trimmingCharacters(in: .whitespacesAndNewlines)
-    let compilerVersion =
-      (try? ChildProcess.run(kernels.compiler, ["--version"], timeout: 10))?
-      .stdoutText.split(separator: "\n").first.map(String.init) ?? kernels.compiler
+    // Every compiler of the search, "; "-separated (one for most suites).
+    let compilerVersion = kernels.allCompilers.map { compiler in
+      (try? ChildProcess.run(compiler, ["--version"], timeout: 10))?
+        .stdoutText.split(separator: "\n").first.map(String.init) ?? compiler
+    }.joined(separator: "; ")
 
     let avail = papiAvail()
     let plan = planEvents(kernels, avail: avail)

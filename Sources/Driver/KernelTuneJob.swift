@@ -15,7 +15,8 @@ import TuningSchema
 /// GEMM-view weights (the model named in the checkpoint's metadata); a layer with zeros is
 /// block-sparse in the checkpoint's block shape (metadata `block`, written by `blkrew prune`) or,
 /// without one, CSR; other layers are dense. The knob space is the target's ISAs × unroll ×
-/// register-tile width × `threads` (block-column layers on a timing target); `strategy` walks it (exhaustive by default; greedy coordinate descent
+/// register-tile width × `threads` (block-column layers on a timing target), for each of
+/// `compilers` on the host; `strategy` walks it (exhaustive by default; greedy coordinate descent
 /// with early stopping; random) within `budgetSeconds` over all layers.
 public struct KernelTuneJob {
   public var checkpoint: String
@@ -33,6 +34,8 @@ public struct KernelTuneJob {
   public var model: String?
   /// Threads per call explored for block-column layers (the others run on one).
   public var threads: [Int] = [1]
+  /// Compilers explored on the host (nil: the target's compiler, gcc on the host).
+  public var compilers: [String]?
 
   public init(checkpoint: String) { self.checkpoint = checkpoint }
 
@@ -169,7 +172,13 @@ public struct KernelTuneJob {
       target == "host"
       ? KernelGenerator.supportedISAs(cpuFlags: KernelGenerator.hostCPUFlags())
         .filter { kernelTarget.isas.contains($0) } : kernelTarget.isas
-    let compiler = kernelTarget.compiler
+    let compilers =
+      target == "host" ? (self.compilers ?? [kernelTarget.compiler]) : [kernelTarget.compiler]
+    for c in compilers where ChildProcess.which(c) == nil {
+      throw DriverError.unavailable(
+        "compiler \(c) not found (run: apt-get install -y --no-install-recommends \(c == "cc" ? "gcc" : c))"
+      )
+    }
     let flags = target == "host" ? ["-O3", "-march=native"] : kernelTarget.flags
 
     // The budget is split evenly over the layers; each variant samples for a share of what its
@@ -194,17 +203,21 @@ public struct KernelTuneJob {
       // Emulated targets time nothing (and qemu-user hangs in a threaded runner here).
       let threadCounts =
         KernelGenerator.supportsThreads(format) && !kernelTarget.emulated ? threads : [1]
-      let variants = KernelGenerator.variants(
-        for: workload, batch: n, target: target, compiler: compiler, flags: flags, isas: isas,
-        threads: threadCounts)
+      let variants = compilers.flatMap { compiler in
+        KernelGenerator.variants(
+          for: workload, batch: n, target: target, compiler: compiler, flags: flags, isas: isas,
+          threads: threadCounts)
+      }
       let tiles = n == 1 ? [1] : KernelGenerator.nTileValues.filter { $0 <= n }
       let sizes = [
-        isas.count, KernelGenerator.unrollValues.count, max(1, tiles.count), threadCounts.count,
+        compilers.count, isas.count, KernelGenerator.unrollValues.count, max(1, tiles.count),
+        threadCounts.count,
       ]
       precondition(sizes.reduce(1, *) == variants.count, "knob space and variants disagree")
-      /// The variant at a point of the knob space (the generator's order: threads innermost).
+      /// The variant at a point of the knob space (compiler outermost, then the generator's
+      /// order: threads innermost).
       func variantIndex(_ p: [Int]) -> Int {
-        ((p[0] * sizes[1] + p[1]) * sizes[2] + p[2]) * sizes[3] + p[3]
+        p.indices.reduce(0) { $0 * sizes[$1] + p[$1] }
       }
       let workloadFile = work.appendingPathComponent("\(workload.id).workload")
       do {
@@ -220,7 +233,7 @@ public struct KernelTuneJob {
       let layerDeadline = start + budgetSeconds * Double(li + 1) / Double(weights.count)
       let outcome = KnobSearch.run(
         strategy, sizes: sizes,
-        start: [isas.count - 1, min(1, sizes[1] - 1), sizes[2] / 2, 0]
+        start: [0, isas.count - 1, min(1, sizes[2] - 1), sizes[3] / 2, 0]
       ) { point in
         let remaining = layerDeadline - ChildProcess.monotonicSeconds()
         guard remaining > 0 else { return nil }

@@ -120,9 +120,9 @@ public struct SweepRunner {
     let start = Date()
     let suite = try Self.loadSuite(suitePath)
     try DataLoading.checkAvailable(suite.dataset)
-    guard ChildProcess.which(suite.kernels.compiler) != nil else {
+    for compiler in suite.kernels.allCompilers where ChildProcess.which(compiler) == nil {
       throw DriverError.unavailable(
-        "compiler \(suite.kernels.compiler) not found (run: apt-get install -y --no-install-recommends gcc)"
+        "compiler \(compiler) not found (run: apt-get install -y --no-install-recommends \(compiler == "cc" ? "gcc" : compiler))"
       )
     }
     // Every target's tools (compiler, qemu, arm64 libraries, ssh), before anything is written;

@@ -259,11 +259,13 @@ public struct TrialExecutor {
       )
     }
     for batch in batches {
-      let variants = KernelGenerator.variants(
-        for: workload, batch: batch, target: "host", compiler: suite.kernels.compiler,
-        flags: suite.kernels.flags, isas: isas.run,
-        unrolls: suite.kernels.unroll ?? KernelGenerator.unrollValues,
-        nTiles: suite.kernels.nTile ?? KernelGenerator.nTileValues, threads: threads.run)
+      let variants = suite.kernels.allCompilers.flatMap { compiler in
+        KernelGenerator.variants(
+          for: workload, batch: batch, target: "host", compiler: compiler,
+          flags: suite.kernels.flags, isas: isas.run,
+          unrolls: suite.kernels.unroll ?? KernelGenerator.unrollValues,
+          nTiles: suite.kernels.nTile ?? KernelGenerator.nTileValues, threads: threads.run)
+      }
       for variant in variants {
         let result: RunResult
         if let cached = run.kernelResult(variant.id) {

@@ -796,10 +796,20 @@ public enum SuiteLoader {
         ])
       if let v = s["compiler"] {
         check {
-          k.compiler = try string(v, "kernels.compiler")
-          guard ["gcc", "clang", "cc"].contains(k.compiler) else {
-            throw fail(v, "'kernels.compiler' must be gcc, clang or cc")
+          // One compiler, or a list: then every one is a knob of the kernel search.
+          let names: [String]
+          if case .sequence = v {
+            names = try list(v, "kernels.compiler").map { try string($0, "kernels.compiler") }
+          } else {
+            names = [try string(v, "kernels.compiler")]
           }
+          guard !names.isEmpty, names.allSatisfy({ ["gcc", "clang", "cc"].contains($0) }),
+            Set(names).count == names.count
+          else {
+            throw fail(v, "'kernels.compiler' must be gcc, clang or cc, or a list of distinct ones")
+          }
+          k.compiler = names[0]
+          k.compilers = names.count > 1 ? names : nil
         }
       }
       if let v = s["flags"] {

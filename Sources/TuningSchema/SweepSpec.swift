@@ -203,6 +203,11 @@ public struct LatencySpec: Codable, Hashable, Sendable {
 /// Kernel build and measurement settings.
 public struct KernelSpec: Codable, Hashable, Sendable {
   public var compiler: String = "gcc"
+  /// With `compiler: [gcc, clang]`: every compiler is a knob of the kernel search (`compiler` is
+  /// then the first). nil for a single compiler, so the canonical form stays as it was.
+  public var compilers: [String]? = nil
+  /// The compilers the kernel search builds every variant with.
+  public var allCompilers: [String] { compilers ?? [compiler] }
   public var flags: [String] = ["-O3", "-march=native"]
   public var events: [String] = [
     "PAPI_TOT_CYC", "PAPI_TOT_INS", "PAPI_L1_DCM", "PAPI_L2_DCM", "PAPI_BR_MSP",
@@ -282,7 +287,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     case maxRepeats = "max_repeats"
     case ciFraction = "ci_fraction"
     case minTimeSeconds = "min_time_s"
-    case multiplex, isa, unroll, threads
+    case multiplex, isa, unroll, threads, compilers
     case nTile = "n_tile"
   }
 
@@ -309,6 +314,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     unroll = try c.decodeIfPresent([Int].self, forKey: .unroll)
     nTile = try c.decodeIfPresent([Int].self, forKey: .nTile)
     threads = try c.decodeIfPresent([Int].self, forKey: .threads)
+    compilers = try c.decodeIfPresent([String].self, forKey: .compilers)
   }
 
   /// The suite's canonical form (its run id) must not change for suites that do not use the
@@ -333,6 +339,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     try c.encodeIfPresent(unroll, forKey: .unroll)
     try c.encodeIfPresent(nTile, forKey: .nTile)
     try c.encodeIfPresent(threads, forKey: .threads)
+    try c.encodeIfPresent(compilers, forKey: .compilers)
   }
 
   /// The thread counts of `threads` that a machine with `cpus` CPUs runs (at least [1]), and

@@ -18,7 +18,8 @@ struct Kernel: ParsableCommand {
         shape (metadata written by `blkrew prune`), or CSR without one; the others are dense. \
         Every variant is checked against the dense reference before it is timed; a wrong one is \
         reported as wrongResult, never as fast. The knob space is the target's ISAs x unroll x \
-        register-tile width (x threads for block-sparse layers with --threads 1,2); --strategy \
+        register-tile width (x threads for block-sparse layers with --threads 1,2; x compilers \
+        on the host with --compiler gcc,clang); --strategy \
         exhaustive tries it in order, greedy does coordinate \
         descent with early stopping, random draws points. --budget-s bounds the whole run \
         (variants not reached are left out). Exit 66 when the checkpoint does not exist, 65 when \
@@ -38,6 +39,8 @@ struct Kernel: ParsableCommand {
         "Threads per call explored for block-sparse layers, e.g. 1,2 (1..\(KernelSpec.maxThreads))."
     )
     var threads: String = "1"
+    @Option(help: "Compilers explored on the host, e.g. gcc,clang (default: gcc).")
+    var compiler: String?
     @Option(help: "The model, when the checkpoint's metadata does not name it.") var model: String?
     @Flag(help: "Print JSON.") var json = false
 
@@ -48,6 +51,14 @@ struct Kernel: ParsableCommand {
       }
       guard KernelTuneJob.strategies.contains(strategy) else {
         throw ValidationError("--strategy must be exhaustive, greedy or random")
+      }
+      if let compiler {
+        let names = compiler.split(separator: ",").map(String.init)
+        guard !names.isEmpty, names.allSatisfy({ ["gcc", "clang", "cc"].contains($0) }),
+          Set(names).count == names.count
+        else {
+          throw ValidationError("--compiler must list distinct ones of gcc, clang, cc")
+        }
       }
       guard threadCounts != nil else {
         throw ValidationError(
@@ -71,6 +82,7 @@ struct Kernel: ParsableCommand {
       job.budgetSeconds = budgetSeconds
       job.strategyName = strategy
       job.threads = threadCounts ?? [1]
+      job.compilers = compiler.map { $0.split(separator: ",").map(String.init) }
       job.model = model
       let summary = try guarded {
         try job.run { FileHandle.standardError.write(Data("blkrew: \($0)\n".utf8)) }

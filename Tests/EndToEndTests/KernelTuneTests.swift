@@ -65,6 +65,9 @@ import Testing
     let badThreads = try blkrew(
       ["kernel", "tune", "--checkpoint", "p.safetensors", "--threads", "0,2"], cwd: dir)
     #expect(badThreads.exitCode == 64 && badThreads.stderrText.contains("--threads"))
+    let badCompiler = try blkrew(
+      ["kernel", "tune", "--checkpoint", "p.safetensors", "--compiler", "gcc,icc"], cwd: dir)
+    #expect(badCompiler.exitCode == 64 && badCompiler.stderrText.contains("--compiler"))
     let missing = try blkrew(["kernel", "tune", "--checkpoint", "nope.safetensors"], cwd: dir)
     #expect(missing.exitCode == 66)
     let badLayer = try blkrew(

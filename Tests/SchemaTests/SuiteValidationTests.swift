@@ -118,6 +118,12 @@ import Testing
     #expect(s.kernels.nTile == [8, 16] && s.kernels.threads == [1, 2, 8])
     #expect(s.kernels.threadCounts(cpus: 2) == (run: [1, 2], skipped: [8]))
     #expect(errors(base + "kernels: {threads: [0]}\n").count == 1)
+    let two = try SuiteLoader.parse(base + "kernels: {compiler: [gcc, clang]}\n", file: "s.yaml")
+    #expect(two.kernels.compiler == "gcc" && two.kernels.allCompilers == ["gcc", "clang"])
+    let one = try SuiteLoader.parse(base + "kernels: {compiler: clang}\n", file: "s.yaml")
+    #expect(one.kernels.compilers == nil && one.kernels.allCompilers == ["clang"])
+    #expect(errors(base + "kernels: {compiler: [gcc, gcc]}\n").count == 1)
+    #expect(errors(base + "kernels: {compiler: [gcc, icc]}\n").count == 1)
     #expect(errors(base + "kernels: {threads: [2, 2]}\n").count == 1)
     #expect(errors(base + "objectives: [accuracy, accuracy]\n").count == 1)
     #expect(errors(base + "objectives: [{metric: latency, direction: up}]\n").count == 1)
@@ -132,6 +138,7 @@ import Testing
     let json = String(decoding: try JSONEncoder().encode(plain), as: UTF8.self)
     for key in [
       "\"objectives\"", "\"budget\"", "\"isa\"", "\"unroll\"", "\"n_tile\"", "\"threads\":[",
+      "\"compilers\"",
     ] {
       #expect(!json.contains(key), "\(key) in \(json)")
     }
