@@ -96,6 +96,12 @@ public struct KernelBenchmark: Benchmark {
     var clangSeconds: Double?
     var gccSeconds: Double?
     var clangNote: String?
+    /// The best variant again without prefetch, and with prefetch distances 8 and 32 (min over
+    /// the distances, alternating, 2 rounds).
+    var noPrefetchSeconds: Double?
+    var prefetchSeconds: Double?
+    var prefetchDistance: Int?
+    var prefetchNote: String?
     var skipped: String?
     var gflops: Double? { bestSeconds.map { 2 * Double(kept * shape.n) / $0 / 1e9 } }
   }
@@ -397,6 +403,27 @@ public struct KernelBenchmark: Benchmark {
             }
             row.threadNote = why.first
           }
+          // The prefetch knob: the best knobs with software prefetch of X's rows (goal workloads
+          // with N > 1).
+          if goalRelevant || quick, let v = row.bestVariant,
+            KernelGenerator.supportsPrefetch(v.workload.format, batch: shape.n)
+          {
+            var why: [String] = []
+            for _ in 0..<(quick ? 1 : 2) {
+              if let a = measure(v, file, warm, &why) {
+                row.noPrefetchSeconds = min(row.noPrefetchSeconds ?? a, a)
+              }
+              for d in [8, 32] {
+                var vp = v
+                vp.knobs.prefetch = d
+                if let b = measure(vp, file, warm, &why), b < (row.prefetchSeconds ?? .infinity) {
+                  row.prefetchSeconds = b
+                  row.prefetchDistance = d
+                }
+              }
+            }
+            row.prefetchNote = why.first
+          }
           // The compiler knob: the best knobs built with clang (the goal workloads only).
           if goalRelevant || quick, let v = row.bestVariant, ChildProcess.which("clang") != nil {
             var vc = v
@@ -638,6 +665,18 @@ public struct KernelBenchmark: Benchmark {
                 ? missing : "not measured: \(p.notes["csr\(row.rate)"] ?? pythonWhy)")
               : "scipy CSR time at the same non-zero count / tuned time (the best unstructured library measured)"
           ))
+      }
+      if row.noPrefetchSeconds != nil || row.prefetchNote != nil {
+        let ratio = row.noPrefetchSeconds.flatMap { a in row.prefetchSeconds.map { a / $0 } }
+        figures.append(
+          BenchFigure(
+            name: "\(tag)_prefetch_over_none", value: ratio, unit: "ratio",
+            direction: .higherIsBetter,
+            note: ratio == nil
+              ? "not measured: \(row.prefetchNote ?? "no result")"
+              : "the best variant (\(knobs)) time without prefetch / with the better of prefetch "
+                + "distances 8 and 32 (\(row.prefetchDistance ?? 0) here; > 1: prefetch helps), "
+                + "min of \(quick ? 1 : 2) alternating runs each"))
       }
       if row.gccSeconds != nil || row.clangNote != nil {
         let ratio = row.gccSeconds.flatMap { a in row.clangSeconds.map { a / $0 } }

@@ -264,7 +264,8 @@ public struct TrialExecutor {
           for: workload, batch: batch, target: "host", compiler: compiler,
           flags: suite.kernels.flags, isas: isas.run,
           unrolls: suite.kernels.unroll ?? KernelGenerator.unrollValues,
-          nTiles: suite.kernels.nTile ?? KernelGenerator.nTileValues, threads: threads.run)
+          nTiles: suite.kernels.nTile ?? KernelGenerator.nTileValues, threads: threads.run,
+          prefetches: suite.kernels.prefetch ?? [0])
       }
       for variant in variants {
         let result: RunResult
@@ -386,7 +387,8 @@ public struct TrialExecutor {
       // Emulated targets time nothing, and qemu-user hangs in a threaded runner's
       // pthread_create here: one thread (the split is the same C, run on the host).
       threads: target.emulated
-        ? [1] : suite.kernels.threadCounts(cpus: ProcessInfo.processInfo.activeProcessorCount).run)
+        ? [1] : suite.kernels.threadCounts(cpus: ProcessInfo.processInfo.activeProcessorCount).run,
+      prefetches: suite.kernels.prefetch ?? [0])
     let builder = LocalBuilder(
       workDirectory: URL(fileURLWithPath: run.buildDir), target: target, reuseRunnerObjects: true)
     let status = target.status()

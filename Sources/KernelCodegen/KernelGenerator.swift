@@ -45,6 +45,10 @@ import TuningSchema
 ///   iteration.
 /// - `nTile`: register-tile width over N, the `nTileValues` (4, 8, 16, 32) that fit the batch;
 ///   1 when N = 1. Rows per tile: about 12 vector accumulators.
+/// - `threads` (block-column only; default `[1]`): the block rows are cut into chunks of about
+///   equal kept columns that a persistent pool takes (`runner/blk_threads.h`).
+/// - `prefetch` (block-column with N > 1 only; default `[0]`): `__builtin_prefetch` of the tile's
+///   columns of the row of X that the kept entry `prefetch` ahead reads.
 /// - `batch` (N) is given, not searched; `format` is part of the workload.
 public enum KernelGenerator {
   /// Part of every variant's ID: bump it whenever the generated code changes.
@@ -64,10 +68,12 @@ public enum KernelGenerator {
   public static func variants(
     for workload: Workload, batch: Int, target: String, compiler: String, flags: [String],
     isas: [KernelISA] = [.scalar], unrolls: [Int] = unrollValues, nTiles: [Int] = nTileValues,
-    threads: [Int] = [1]
+    threads: [Int] = [1], prefetches: [Int] = [0]
   ) -> [KernelVariant] {
     precondition(batch >= 1, "batch must be >= 1")
     precondition(!threads.isEmpty && threads.allSatisfy { $0 >= 1 }, "threads must be >= 1")
+    precondition(!prefetches.isEmpty && prefetches.allSatisfy { $0 >= 0 }, "prefetch must be >= 0")
+    let distances = supportsPrefetch(workload.format, batch: batch) ? prefetches : [0]
     var tiles = batch == 1 ? [1] : nTiles.filter { $0 <= batch }
     if tiles.isEmpty { tiles = [batch] }
     let threadCounts = supportsThreads(workload.format) ? threads : [1]
@@ -77,12 +83,14 @@ public enum KernelGenerator {
       for unroll in unrolls {
         for tile in tiles {
           for t in threadCounts {
-            out.append(
-              KernelVariant(
-                workload: workload,
-                knobs: KernelKnobs(
-                  batch: batch, unroll: unroll, nTile: tile, isa: isa, threads: t),
-                target: target, compiler: compiler, flags: isaFlags, generatorVersion: version))
+            for d in distances {
+              out.append(
+                KernelVariant(
+                  workload: workload,
+                  knobs: KernelKnobs(
+                    batch: batch, unroll: unroll, nTile: tile, isa: isa, threads: t, prefetch: d),
+                  target: target, compiler: compiler, flags: isaFlags, generatorVersion: version))
+            }
           }
         }
       }
@@ -94,6 +102,22 @@ public enum KernelGenerator {
   /// CSR kernels are the baselines of one thread; the libraries they stand for bring their own.
   public static func supportsThreads(_ format: KernelFormat) -> Bool { format == .blockColumn }
 
+  /// Whether kernels of `format` at `batch` take the prefetch knob (> 0): block-column with
+  /// N > 1, where the rows of X a block row reads jump by the kept column indices.
+  public static func supportsPrefetch(_ format: KernelFormat, batch: Int) -> Bool {
+    format == .blockColumn && batch > 1
+  }
+
+  /// The lines that prefetch, for entry `e + u + BLK_PF`, the tile's columns of its row of X
+  /// (one per 64-byte line of a `nTile`-float tile); none without the knob.
+  static func prefetchLines(_ k: KernelKnobs, entry u: Int, end: String) -> [String] {
+    guard k.prefetch > 0 else { return [] }
+    let lines = (k.nTile * 4 + 63) / 64
+    return (0..<lines).map { l in
+      "if (e + \(u) + BLK_PF < \(end)) __builtin_prefetch(X + (size_t)cols[e + \(u) + BLK_PF] * BLK_N\(l == 0 ? "" : " + \(l * 16)"), 0, 3);"
+    }
+  }
+
   /// The kernel.c of `variant`.
   public static func generate(_ variant: KernelVariant) -> GeneratedKernel {
     let w = variant.workload
@@ -103,6 +127,9 @@ public enum KernelGenerator {
     precondition(
       k.threads >= 1 && (k.threads == 1 || supportsThreads(w.format)),
       "threads \(k.threads) for \(w.format.rawValue)")
+    precondition(
+      k.prefetch >= 0 && (k.prefetch == 0 || supportsPrefetch(w.format, batch: k.batch)),
+      "prefetch \(k.prefetch) for \(w.format.rawValue) N=\(k.batch)")
     var c = CWriter()
     header(&c, variant)
     switch (w.format, k.isa) {
@@ -128,7 +155,8 @@ public enum KernelGenerator {
     c.line(
       " *   knobs      batch=\(k.batch) unroll=\(k.unroll) n_tile=\(k.nTile)"
         + (k.isa == .scalar ? "" : " isa=\(k.isa.rawValue)")
-        + (k.threads == 1 ? "" : " threads=\(k.threads)"))
+        + (k.threads == 1 ? "" : " threads=\(k.threads)")
+        + (k.prefetch == 0 ? "" : " prefetch=\(k.prefetch)"))
     c.line(" *   target     \(v.target), \(v.compiler) \(v.flags.joined(separator: " "))")
     c.line(" * Y[M,N] = W[M,K] X[K,N], all row-major; interface in blk_kernel.h. */")
     c.line("#include <stddef.h>")
@@ -141,6 +169,9 @@ public enum KernelGenerator {
     c.line("#define BLK_N \(k.batch)")
     c.line("#define BLK_UNROLL \(k.unroll)")
     c.line("#define BLK_NT \(k.nTile)")
+    if k.prefetch > 0 {
+      c.line("#define BLK_PF \(k.prefetch) /* prefetch distance, kept entries */")
+    }
     c.line("#define BLK_INLINE static inline __attribute__((always_inline))")
     c.line("")
     c.line("const int blk_kernel_dims[3] = {BLK_M, BLK_K, BLK_N};")
@@ -333,7 +364,10 @@ public enum KernelGenerator {
         parameters:
           "const int *restrict cols, const float *restrict vals, int e0, int e1, const float *restrict X, float *restrict Y",
         begin: "e0", end: "e1", x: { "X + (size_t)cols[e + \($0)] * BLK_N" }, w: { "v\($0)[r]" },
-        load: { ["const float *restrict v\($0) = vals + (size_t)(e + \($0)) * BLK_BRP;"] },
+        load: {
+          prefetchLines(k, entry: $0, end: "e1")
+            + ["const float *restrict v\($0) = vals + (size_t)(e + \($0)) * BLK_BRP;"]
+        },
         tailRows: "BLK_BR")
     }
 

@@ -415,7 +415,10 @@ extension KernelGenerator {
           "const int *restrict cols, const float *restrict vals, int e0, int e1, const float *restrict X, float *restrict Y",
         outer: nil, begin: "e0", end: "e1", x: { "X + (size_t)cols[e + \($0)] * BLK_N" },
         w: { "v\($0)[r]" },
-        load: { ["const float *restrict v\($0) = vals + (size_t)(e + \($0)) * BLK_BRP;"] })
+        load: {
+          prefetchLines(k, entry: $0, end: "e1")
+            + ["const float *restrict v\($0) = vals + (size_t)(e + \($0)) * BLK_BRP;"]
+        })
     }
     func rowBlock(_ c: inout CWriter, height: Int, heightName: String) {
       c.line("const int e0 = p->row_start[rb];")

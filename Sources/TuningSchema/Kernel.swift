@@ -126,24 +126,29 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
   /// equal work, one per thread of a persistent pool (`runner/blk_threads.h`). Block-column
   /// kernels only.
   public var threads: Int
+  /// Software prefetch distance in kept entries (0: none): block-column kernels with N > 1
+  /// prefetch the row of X (the tile's columns) that entry e + prefetch reads.
+  public var prefetch: Int
 
   public init(
-    batch: Int, unroll: Int = 1, nTile: Int = 1, isa: KernelISA = .scalar, threads: Int = 1
+    batch: Int, unroll: Int = 1, nTile: Int = 1, isa: KernelISA = .scalar, threads: Int = 1,
+    prefetch: Int = 0
   ) {
     self.batch = batch
     self.unroll = unroll
     self.nTile = nTile
     self.isa = isa
     self.threads = threads
+    self.prefetch = prefetch
   }
 
   enum CodingKeys: String, CodingKey {
-    case batch, unroll, isa, threads
+    case batch, unroll, isa, threads, prefetch
     case nTile = "n_tile"
   }
 
-  /// `isa` and `threads` are optional in the JSON: records written before they existed are
-  /// scalar and 1-thread.
+  /// `isa`, `threads` and `prefetch` are optional in the JSON: records written before they
+  /// existed are scalar, 1-thread and without prefetch.
   public init(from decoder: any Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     batch = try c.decode(Int.self, forKey: .batch)
@@ -151,6 +156,7 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
     nTile = try c.decode(Int.self, forKey: .nTile)
     isa = try c.decodeIfPresent(KernelISA.self, forKey: .isa) ?? .scalar
     threads = try c.decodeIfPresent(Int.self, forKey: .threads) ?? 1
+    prefetch = try c.decodeIfPresent(Int.self, forKey: .prefetch) ?? 0
   }
 
   /// Knobs at their defaults are not written, so the canonical JSON (and the ID) of a scalar
@@ -162,6 +168,7 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
     try c.encode(nTile, forKey: .nTile)
     if isa != .scalar { try c.encode(isa, forKey: .isa) }
     if threads != 1 { try c.encode(threads, forKey: .threads) }
+    if prefetch != 0 { try c.encode(prefetch, forKey: .prefetch) }
   }
 }
 

@@ -792,7 +792,7 @@ public enum SuiteLoader {
         allowed: [
           "compiler", "flags", "events", "min_repeats", "max_repeats", "warmup", "budget_s",
           "cold", "simulate", "wait_idle_s", "ci_fraction", "min_time_s", "multiplex", "isa",
-          "unroll", "n_tile", "threads",
+          "unroll", "n_tile", "threads", "prefetch",
         ])
       if let v = s["compiler"] {
         check {
@@ -898,6 +898,18 @@ public enum SuiteLoader {
               v, "'kernels.n_tile' must list distinct widths from 1 to \(KernelSpec.maxNTile)")
           }
           k.nTile = t
+        }
+      }
+      if let v = s["prefetch"] {
+        check {
+          let d = try list(v, "kernels.prefetch").map { try int($0, "kernels.prefetch", min: 0) }
+          guard !d.isEmpty, d.allSatisfy({ $0 <= KernelSpec.maxPrefetch }), Set(d).count == d.count
+          else {
+            throw fail(
+              v,
+              "'kernels.prefetch' must list distinct distances from 0 to \(KernelSpec.maxPrefetch)")
+          }
+          k.prefetch = d
         }
       }
       if let v = s["threads"] {

@@ -248,8 +248,12 @@ public struct KernelSpec: Codable, Hashable, Sendable {
   /// measuring machine's CPUs are left out there, with a note. Every count is measured and
   /// recorded with the layer; the model latency sums the best variants at `latency.threads`.
   public var threads: [Int]? = nil
+  /// Software prefetch distances (kept entries ahead; 0: none) explored for block-column
+  /// kernels with N > 1 (nil: 0 only).
+  public var prefetch: [Int]? = nil
 
   public static let maxUnroll = 16
+  public static let maxPrefetch = 256
   public static let maxThreads = 64
   public static let maxNTile = 64
 
@@ -287,7 +291,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     case maxRepeats = "max_repeats"
     case ciFraction = "ci_fraction"
     case minTimeSeconds = "min_time_s"
-    case multiplex, isa, unroll, threads, compilers
+    case multiplex, isa, unroll, threads, compilers, prefetch
     case nTile = "n_tile"
   }
 
@@ -315,6 +319,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     nTile = try c.decodeIfPresent([Int].self, forKey: .nTile)
     threads = try c.decodeIfPresent([Int].self, forKey: .threads)
     compilers = try c.decodeIfPresent([String].self, forKey: .compilers)
+    prefetch = try c.decodeIfPresent([Int].self, forKey: .prefetch)
   }
 
   /// The suite's canonical form (its run id) must not change for suites that do not use the
@@ -340,6 +345,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     try c.encodeIfPresent(nTile, forKey: .nTile)
     try c.encodeIfPresent(threads, forKey: .threads)
     try c.encodeIfPresent(compilers, forKey: .compilers)
+    try c.encodeIfPresent(prefetch, forKey: .prefetch)
   }
 
   /// The thread counts of `threads` that a machine with `cpus` CPUs runs (at least [1]), and

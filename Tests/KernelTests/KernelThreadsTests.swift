@@ -53,6 +53,59 @@ import TuningSchema
     #expect(ran >= 12)
   }
 
+  /// The prefetch knob: random layers x distances 1, 4 x unroll 1, 4 x scalar and the widest
+  /// ISA at N > 1 (tiles wide enough for two prefetched lines too), against the dense reference.
+  @Test func prefetchingBlockColumnKernelsMatchTheDenseReference() throws {
+    let scratch = Scratch("prefetch")
+    defer { scratch.cleanUp() }
+    var rng = TestRNG(seed: 20_261_203)
+    let isas = Array(Set([KernelISA.scalar, hostISAs.last ?? .scalar])).sorted {
+      $0.rawValue < $1.rawValue
+    }
+    var ran = 0
+    for (n, (distance, unroll)) in [(1, 1), (4, 4), (1, 4), (4, 1)].enumerated() {
+      let nTile = n % 2 == 0 ? 8 : 32
+      let fuzz = FuzzCase.random(&rng, batch: nTile + 3)
+      let workload = fuzz.layer.workload(.blockColumn, br: fuzz.br, bc: fuzz.bc)
+      for isa in isas {
+        let variant = KernelVariant(
+          workload: workload,
+          knobs: KernelKnobs(
+            batch: fuzz.batch, unroll: unroll, nTile: nTile, isa: isa, prefetch: distance),
+          flags: testFlags + KernelGenerator.isaFlags(isa),
+          generatorVersion: KernelGenerator.version)
+        let text = KernelGenerator.generate(variant).source
+        #expect(text.contains("__builtin_prefetch") && text.contains("#define BLK_PF \(distance)"))
+        let what = "\(fuzz) isa=\(isa.rawValue) prefetch=\(distance) unroll=\(unroll)"
+        let (_, result) = try buildAndRun(
+          KernelGenerator.generate(variant), layer: fuzz.layer, scratch: scratch)
+        guard let result else { continue }
+        #expect(result.outcome == .measured, "\(what): \(result.message ?? "")")
+        let err = try #require(result.maxAbsErr)
+        #expect(err <= (result.tolerance ?? 0), "\(what)")
+        #expect(
+          result.macsPerCall
+            == Int64(
+              fuzz.layer.expectedMACs(.blockColumn, br: fuzz.br, bc: fuzz.bc, batch: fuzz.batch)),
+          "\(what)")
+        ran += 1
+      }
+    }
+    #expect(ran >= 4)
+    // The knob only where it applies: block-column with N > 1.
+    let layer = TestLayer.blockColumn(rows: 16, cols: 32, br: 8, bc: 16, seed: 5)
+    let bc = layer.workload(.blockColumn, br: 8, bc: 16)
+    #expect(
+      KernelGenerator.variants(
+        for: bc, batch: 1, target: "host", compiler: "gcc", flags: [], prefetches: [0, 8]
+      ).allSatisfy { $0.knobs.prefetch == 0 })
+    #expect(
+      Set(
+        KernelGenerator.variants(
+          for: bc, batch: 16, target: "host", compiler: "gcc", flags: [], prefetches: [0, 8]
+        ).map(\.knobs.prefetch)) == [0, 8])
+  }
+
   /// The knob space crosses threads with the other knobs for block-column only; one thread is
   /// the default and leaves the kernel text (and the ID) as before the knob existed.
   @Test func threadsKnobSpaceAndOneThreadTextUnchanged() {
