@@ -13,8 +13,9 @@ import TuningSchema
 /// `blkrew kernel tune`: the kernel variants of a checkpoint's layers, built for a target,
 /// verified against the dense reference and timed, without a sweep. The layers are the model's
 /// GEMM-view weights (the model named in the checkpoint's metadata); a layer with zeros is
-/// block-sparse in the checkpoint's block shape (metadata `block`, written by `blkrew prune`) or,
-/// without one, CSR; other layers are dense. The knob space is the target's ISAs × unroll ×
+/// block-sparse in the checkpoint's block shape and scheme (metadata `block` and `scheme`,
+/// written by `blkrew prune`: block-row masks in the block-row format, 1x1 blocks in CSR,
+/// otherwise block-column) or, without a block, CSR; other layers are dense. The knob space is the target's ISAs × unroll ×
 /// register-tile width × `threads` (block-column layers on a timing target), for each of
 /// `compilers` on the host; `strategy` walks it (exhaustive by default; greedy coordinate descent
 /// with early stopping; random) within `budgetSeconds` over all layers.
@@ -192,12 +193,19 @@ public struct KernelTuneJob {
       let mask = values.map { $0 != 0 ? UInt8(1) : 0 }
       let kept = mask.reduce(0) { $0 + Int($1) }
       let sparse = kept < values.count
-      let format: KernelFormat = !sparse ? .dense : block == nil ? .csr : .blockColumn
+      let scheme = state.metadata["scheme"].flatMap(PruningScheme.init(rawValue:))
+      let format: KernelFormat =
+        !sparse
+        ? .dense
+        : block.map {
+          TrialExecutor.kernelFormat(scheme: scheme, block: $0.resolved(rows: w.rows, cols: w.cols))
+        } ?? .csr
       let b = (block ?? BlockShape(rows: 1, cols: 1)).resolved(rows: w.rows, cols: w.cols)
       let workload = Workload(
         rows: w.rows, cols: w.cols, format: format,
-        blockRows: format == .blockColumn ? b.rows : 1,
-        blockCols: format == .blockColumn ? b.cols : 1, maskHash: Workload.maskHash(mask),
+        blockRows: format == .blockColumn || format == .blockRow ? b.rows : 1,
+        blockCols: format == .blockColumn || format == .blockRow ? b.cols : 1,
+        maskHash: Workload.maskHash(mask),
         kept: kept)
       let n = batch * max(1, positions[w.name] ?? 1)
       // Emulated targets time nothing (and qemu-user hangs in a threaded runner here).

@@ -158,7 +158,7 @@ public struct TrialExecutor {
     compute?.release()
     compute = nil
 
-    // Kernels: every layer, pruned ones in the block-sparse format, the others dense.
+    // Kernels: every layer, pruned ones in their scheme's sparse format, the others dense.
     var latency = 0.0
     var size = 0
     var missing: [String] = []
@@ -166,7 +166,7 @@ public struct TrialExecutor {
       let measured = measureLayer(
         layer, config: config, suite: suite, minEffect: minEffect, environment: environment)
       record.layers.append(measured)
-      size += Self.storedBytes(layer, block: config.block)
+      size += Self.storedBytes(layer, block: config.block, scheme: config.scheme)
       if let s = measured.bestMedianSeconds { latency += s } else { missing.append(layer.name) }
     }
     record.sizeBytes = size
@@ -178,11 +178,41 @@ public struct TrialExecutor {
     }
   }
 
-  /// Bytes the layer's weights take in the kernel's format: dense values, or for block-column the
-  /// kept values plus one 32-bit column index per kept column segment and one count per block.
-  static func storedBytes(_ layer: TrainedLayer, block: BlockShape?) -> Int {
+  /// The kernel format a pruned layer is timed in, the one its scheme's masks are made for:
+  /// block-row masks in the block-row format, unstructured ones (1x1 blocks) in CSR, block-column
+  /// (and block-column-row, whose masks are block-column masks with some rows cleared) in the
+  /// block-column format.
+  static func kernelFormat(scheme: PruningScheme?, block: BlockShape) -> KernelFormat {
+    if block.rows == 1 && block.cols == 1 { return .csr }
+    return scheme == .blockRow ? .blockRow : .blockColumn
+  }
+
+  /// Bytes the layer's weights take in the kernel's format (`kernelFormat`): dense values; for
+  /// block-column the kept values plus one 32-bit column index per kept column segment and one
+  /// count per block; for CSR a value and a column index per kept weight plus the row pointers;
+  /// for block-row the kept row segments' `bc` values and start column plus the row pointers.
+  static func storedBytes(_ layer: TrainedLayer, block: BlockShape?, scheme: PruningScheme?)
+    -> Int
+  {
     guard let mask = layer.mask, let block = block?.resolved(rows: layer.rows, cols: layer.cols)
     else { return layer.rows * layer.cols * 4 }
+    switch kernelFormat(scheme: scheme, block: block) {
+    case .csr:
+      return layer.kept.kept * 8 + (layer.rows + 1) * 4
+    case .blockRow:
+      var bytes = (layer.rows + 1) * 4
+      for r in 0..<layer.rows {
+        for c0 in stride(from: 0, to: layer.cols, by: block.cols) {
+          let c1 = min(c0 + block.cols, layer.cols)
+          if (c0..<c1).contains(where: { mask[r * layer.cols + $0] != 0 }) {
+            bytes += 4 + block.cols * 4
+          }
+        }
+      }
+      return bytes
+    case .dense, .blockColumn:
+      break
+    }
     var segments = 0
     var blocks = 0
     for r0 in stride(from: 0, to: layer.rows, by: block.rows) {
@@ -208,9 +238,13 @@ public struct TrialExecutor {
       ?? [UInt8](repeating: 1, count: layer.rows * layer.cols)
     let block = (config.block ?? BlockShape(rows: 1, cols: 1)).resolved(
       rows: layer.rows, cols: layer.cols)
+    let format =
+      layer.mask == nil
+      ? KernelFormat.dense : Self.kernelFormat(scheme: config.scheme, block: block)
+    let blocked = format == .blockColumn || format == .blockRow
     let workload = Workload(
-      rows: layer.rows, cols: layer.cols, format: layer.mask == nil ? .dense : .blockColumn,
-      blockRows: layer.mask == nil ? 1 : block.rows, blockCols: layer.mask == nil ? 1 : block.cols,
+      rows: layer.rows, cols: layer.cols, format: format,
+      blockRows: blocked ? block.rows : 1, blockCols: blocked ? block.cols : 1,
       maskHash: Workload.maskHash(maskBytes), kept: layer.kept.kept)
     // A convolution runs as one GEMM with N = output positions x batch (im2col); its kernels
     // are timed at that N only. Other layers: the latency batch and batch_n.
@@ -323,7 +357,7 @@ public struct TrialExecutor {
       result.bestCIHigh = ci.high
       // The best is only "the" best against variants the test can tell apart from it.
       result.derived = Self.derivedMetrics(
-        best, layer: layer, batch: latencyN, block: config.block)
+        best, layer: layer, batch: latencyN, block: config.block, scheme: config.scheme)
       if suite.kernels.cold {
         var coldSettings = settings
         coldSettings.flushCache = true
@@ -478,9 +512,9 @@ public struct TrialExecutor {
 
   /// Derived metrics of a measured variant: per-call counters, the kept multiply-adds at `batch`,
   /// and the bytes the kernel must at least read and write (packed weights, X and Y).
-  static func derivedMetrics(_ r: RunResult, layer: TrainedLayer, batch: Int, block: BlockShape?)
-    -> [String: Double]
-  {
+  static func derivedMetrics(
+    _ r: RunResult, layer: TrainedLayer, batch: Int, block: BlockShape?, scheme: PruningScheme?
+  ) -> [String: Double] {
     guard let median = r.medianSeconds, median > 0 else { return [:] }
     let calls = Double(max(r.callsCounted, 1))
     var counters: [String: Double] = [:]
@@ -488,7 +522,8 @@ public struct TrialExecutor {
       if let v = c.value { counters[c.name] = Double(v) / calls }
     }
     let macs = Double(layer.kept.kept * batch)
-    let bytes = Double(storedBytes(layer, block: block) + (layer.cols + layer.rows) * batch * 4)
+    let bytes = Double(
+      storedBytes(layer, block: block, scheme: scheme) + (layer.cols + layer.rows) * batch * 4)
     return DerivedMetrics.compute(
       counters: counters, macs: macs, seconds: median, bytesMoved: bytes)
   }

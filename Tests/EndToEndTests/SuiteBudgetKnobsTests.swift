@@ -19,6 +19,48 @@ import TuningSchema
       }
   }
 
+  /// Each pruned layer is timed in its scheme's format: block-row masks in the block-row
+  /// format, unstructured ones (1x1 blocks) in CSR; every variant verified, latency recorded.
+  @Test func prunedLayersAreTimedInTheirSchemesFormat() throws {
+    let dir = temporaryDirectory("formats")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let suite =
+      tinySuite
+      .replacingOccurrences(of: "name: tiny", with: "name: tiny-formats")
+      .replacingOccurrences(of: "rates: [2, 4]", with: "rates: [4]")
+      .replacingOccurrences(of: "batch_n: 4", with: "batch_n: 0")
+      .replacingOccurrences(of: "budget_s: 0.01}", with: "budget_s: 0.01, unroll: [2]}")
+        + """
+
+        methods:
+          - {name: rows, scheme: block-row}
+          - {name: unstructured, blocks: [1x1], regularizer: {kind: none}}
+
+        """
+    try suite.write(toFile: "\(dir)/f.yaml", atomically: true, encoding: .utf8)
+    let r = try ChildProcess.run(
+      blkrewBinary(), ["sweep", "run", "f.yaml", "--results", "res", "--workers", "1"],
+      workingDirectory: dir, timeout: 600)
+    #expect(r.exitCode == 0, "\(r.stderrText)")
+    let runDir = "\(dir)/" + (r.stdoutText.split(separator: "\n").last.map(String.init) ?? "")
+    let recs = try records(runDir)
+    #expect(recs.count == 3)
+    for rec in recs {
+      #expect(rec.status == .ok && rec.latencySeconds != nil, "\(rec.config.method ?? "dense")")
+      let pruned = rec.layers.filter { $0.format != .dense }
+      let expected: KernelFormat? =
+        rec.config.method == "rows" ? .blockRow : rec.config.method == "unstructured" ? .csr : nil
+      if let expected {
+        #expect(!pruned.isEmpty && pruned.allSatisfy { $0.format == expected }, "\(expected)")
+      } else {
+        #expect(pruned.isEmpty)
+      }
+      for layer in rec.layers {
+        #expect(layer.variants.allSatisfy { $0.outcome == .measured }, "\(layer.layer)")
+      }
+    }
+  }
+
   @Test func trialBudgetAndKernelKnobs() throws {
     let dir = temporaryDirectory("budget")
     defer { try? FileManager.default.removeItem(atPath: dir) }
