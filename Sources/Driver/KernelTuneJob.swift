@@ -203,8 +203,8 @@ public struct KernelTuneJob {
       let b = (block ?? BlockShape(rows: 1, cols: 1)).resolved(rows: w.rows, cols: w.cols)
       let workload = Workload(
         rows: w.rows, cols: w.cols, format: format,
-        blockRows: format == .blockColumn || format == .blockRow ? b.rows : 1,
-        blockCols: format == .blockColumn || format == .blockRow ? b.cols : 1,
+        blockRows: format != .dense && format != .csr ? b.rows : 1,
+        blockCols: format != .dense && format != .csr ? b.cols : 1,
         maskHash: Workload.maskHash(mask),
         kept: kept)
       let n = batch * max(1, positions[w.name] ?? 1)

@@ -30,6 +30,9 @@ import TuningSchema
 ///   segments are stored row by row (column of the segment start + bc dense values). N = 1: dot
 ///   products over each segment; N > 1: one row by `nTile` columns per tile. MACs: the kept
 ///   segments' widths x N.
+/// - `block-column-row`: each `br x bc` block keeps a subset of its rows and of its columns,
+///   stored as their indices and the dense kept submatrix (`BlockColumnRowKernels.swift`). MACs:
+///   the blocks' kept rows x kept columns x N.
 ///
 /// The knob space (`KernelKnobs`), what `variants(for:batch:...)` enumerates in this order:
 /// - `isa`: the ISAs passed in as `isas` (default `[.scalar]`, which gives the variants, IDs and

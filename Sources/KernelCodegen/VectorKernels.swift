@@ -300,6 +300,7 @@ extension KernelGenerator {
     case .blockColumn: vectorBlockColumn(&c, v)
     case .csr: csr(&c, v)
     case .blockRow: blockRow(&c, v)
+    case .blockColumnRow: blockColumnRow(&c, v)
     }
   }
 

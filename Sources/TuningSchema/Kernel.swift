@@ -14,6 +14,9 @@ public enum KernelFormat: String, Codable, Sendable, CaseIterable {
   case csr
   /// `br x bc` blocks, each keeping its own subset of rows (row segments of length bc).
   case blockRow = "block-row"
+  /// `br x bc` blocks, each keeping a subset of its rows and of its columns (the dense kept
+  /// submatrix with the kept row and column indices): the block-column-row scheme's masks.
+  case blockColumnRow = "block-column-row"
 }
 
 /// The vector instruction set a kernel's explicit vector code is written for.

@@ -24,12 +24,28 @@ extension TestLayer {
     return total
   }
 
+  /// Per block: its rows with a kept entry x its columns with one.
+  func blockColumnRowMACsPerColumn(br: Int, bc: Int) -> Int {
+    var total = 0
+    for r0 in stride(from: 0, to: rows, by: br) {
+      for c0 in stride(from: 0, to: cols, by: bc) {
+        let rs = r0..<min(r0 + br, rows)
+        let cs = c0..<min(c0 + bc, cols)
+        let nr = rs.filter { r in cs.contains { mask[r * cols + $0] != 0 } }.count
+        let nc = cs.filter { c in rs.contains { mask[$0 * cols + c] != 0 } }.count
+        total += nr * nc
+      }
+    }
+    return total
+  }
+
   func expectedMACs(_ format: KernelFormat, br: Int, bc: Int, batch: Int) -> Int {
     switch format {
     case .dense: rows * cols * batch
     case .blockColumn: blockColumnMACsPerColumn(br: br, bc: bc) * batch
     case .csr: mask.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } * batch
     case .blockRow: blockRowMACsPerColumn(bc: min(bc, cols)) * batch
+    case .blockColumnRow: blockColumnRowMACsPerColumn(br: min(br, rows), bc: min(bc, cols)) * batch
     }
   }
 }
