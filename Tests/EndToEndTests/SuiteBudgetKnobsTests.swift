@@ -35,6 +35,7 @@ import TuningSchema
 
         methods:
           - {name: rows, scheme: block-row}
+          - {name: both, scheme: block-column-row}
           - {name: unstructured, blocks: [1x1], regularizer: {kind: none}}
 
         """
@@ -45,7 +46,7 @@ import TuningSchema
     #expect(r.exitCode == 0, "\(r.stderrText)")
     let runDir = "\(dir)/" + (r.stdoutText.split(separator: "\n").last.map(String.init) ?? "")
     let recs = try records(runDir)
-    #expect(recs.count == 4)
+    #expect(recs.count == 4, "\(recs.map { $0.config.method ?? "dense" }) \(r.stderrText)")
     for rec in recs {
       #expect(rec.status == .ok && rec.latencySeconds != nil, "\(rec.config.method ?? "dense")")
       let pruned = rec.layers.filter { $0.format != .dense }
