@@ -404,28 +404,32 @@ public enum KernelGenerator {
     _ c: inout CWriter, br: Int, fullRows: Int, tailRows: Int,
     threads: Int = 1, rowBlock: (inout CWriter, Int, String) -> Void
   ) {
-    if threads == 1 {
-      c.open(
-        "long long blk_kernel(const void *packed, const float *restrict X, float *restrict Y) {")
+    /// The body over the block rows the loop headers select.
+    func body(_ c: inout CWriter, full: String, tail: String) {
       c.line("const blk_packed_t *p = packed;")
       c.line("long long macs = 0;")
       if fullRows > 0 {
-        c.open("for (int rb = 0; rb < BLK_FULL_ROWS; rb++) {")
+        c.open(full)
         rowBlock(&c, br, "BLK_BR")
         c.close()
       }
       if tailRows > 0 {
-        c.open("{")
+        c.open(tail)
         c.line("const int rb = BLK_FULL_ROWS;")
         rowBlock(&c, tailRows, "BLK_BR_TAIL")
         c.close()
       }
       c.line("return macs;")
       c.close()
+    }
+    if threads == 1 {
+      c.open(
+        "long long blk_kernel(const void *packed, const float *restrict X, float *restrict Y) {")
+      body(&c, full: "for (int rb = 0; rb < BLK_FULL_ROWS; rb++) {", tail: "{")
       return
     }
     // Threads: the same loops over a range of block rows, run by the pool of blk_threads.h on
-    // ranges of about equal kept columns (row_start is their prefix sum).
+    // chunks of about equal kept columns (row_start is their prefix sum).
     c.line("#define BLK_THREADS \(threads)")
     c.line("#include \"blk_threads.h\"")
     c.line("")
@@ -433,21 +437,9 @@ public enum KernelGenerator {
     c.open(
       "static long long blk_part(const void *packed, const float *restrict X, float *restrict Y, int rb0, int rb1) {"
     )
-    c.line("const blk_packed_t *p = packed;")
-    c.line("long long macs = 0;")
-    if fullRows > 0 {
-      c.open("for (int rb = rb0; rb < (rb1 < BLK_FULL_ROWS ? rb1 : BLK_FULL_ROWS); rb++) {")
-      rowBlock(&c, br, "BLK_BR")
-      c.close()
-    }
-    if tailRows > 0 {
-      c.open("if (rb0 <= BLK_FULL_ROWS && BLK_FULL_ROWS < rb1) {")
-      c.line("const int rb = BLK_FULL_ROWS;")
-      rowBlock(&c, tailRows, "BLK_BR_TAIL")
-      c.close()
-    }
-    c.line("return macs;")
-    c.close()
+    body(
+      &c, full: "for (int rb = rb0; rb < (rb1 < BLK_FULL_ROWS ? rb1 : BLK_FULL_ROWS); rb++) {",
+      tail: "if (rb0 <= BLK_FULL_ROWS && BLK_FULL_ROWS < rb1) {")
     c.line("")
     c.open("long long blk_kernel(const void *packed, const float *restrict X, float *restrict Y) {")
     c.line("return blk_parallel(packed, X, Y, ((const blk_packed_t *)packed)->row_start, BLK_NBR);")

@@ -36,12 +36,8 @@ import TuningSchema
             KernelGenerator.generate(variant), layer: layer, scratch: scratch)
           #expect(build.log.contains("clang"), "\(what): not built with clang")
           guard let result else { continue }
-          #expect(result.outcome == .measured, "\(what): \(result.message ?? "")")
-          let err = try #require(result.maxAbsErr)
-          #expect(err <= (result.tolerance ?? 0), "\(what)")
-          #expect(
-            result.macsPerCall
-              == Int64(layer.expectedMACs(format, br: br, bc: bc, batch: batch)), "\(what)")
+          expectVerified(
+            result, macs: layer.expectedMACs(format, br: br, bc: bc, batch: batch), what)
           ran += 1
         }
       }

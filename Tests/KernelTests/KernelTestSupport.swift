@@ -114,3 +114,17 @@ func buildAndRun(
     binaryPath: binary, workloadFile: file, variant: kernel.variant, timeout: timeout)
   return (build, result)
 }
+
+/// `result` was measured, within its tolerance of the dense reference, with exactly `macs`
+/// multiply-adds per call.
+func expectVerified(
+  _ result: RunResult, macs: Int, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
+) {
+  #expect(
+    result.outcome == .measured, "\(what): \(result.message ?? "")",
+    sourceLocation: sourceLocation)
+  #expect(
+    (result.maxAbsErr ?? .infinity) <= (result.tolerance ?? 0), "\(what)",
+    sourceLocation: sourceLocation)
+  #expect(result.macsPerCall == Int64(macs), "\(what): MACs", sourceLocation: sourceLocation)
+}

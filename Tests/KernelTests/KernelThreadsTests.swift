@@ -35,15 +35,10 @@ import TuningSchema
         let (_, result) = try buildAndRun(
           KernelGenerator.generate(variant), layer: fuzz.layer, scratch: scratch)
         guard let result else { continue }
-        #expect(result.outcome == .measured, "\(what): \(result.message ?? "")")
-        let err = try #require(result.maxAbsErr)
-        let tol = try #require(result.tolerance)
-        #expect(err <= tol, "\(what)")
-        #expect(
-          result.macsPerCall
-            == Int64(
-              fuzz.layer.expectedMACs(.blockColumn, br: fuzz.br, bc: fuzz.bc, batch: batch)),
-          "\(what)")
+        expectVerified(
+          result,
+          macs: fuzz.layer.expectedMACs(.blockColumn, br: fuzz.br, bc: fuzz.bc, batch: batch),
+          what)
         #expect(
           result.warnings?.contains { $0.contains("runs on \(threads) threads") } == true,
           "\(what): the runner did not see the kernel's threads")
@@ -80,14 +75,10 @@ import TuningSchema
         let (_, result) = try buildAndRun(
           KernelGenerator.generate(variant), layer: fuzz.layer, scratch: scratch)
         guard let result else { continue }
-        #expect(result.outcome == .measured, "\(what): \(result.message ?? "")")
-        let err = try #require(result.maxAbsErr)
-        #expect(err <= (result.tolerance ?? 0), "\(what)")
-        #expect(
-          result.macsPerCall
-            == Int64(
-              fuzz.layer.expectedMACs(.blockColumn, br: fuzz.br, bc: fuzz.bc, batch: fuzz.batch)),
-          "\(what)")
+        expectVerified(
+          result,
+          macs: fuzz.layer.expectedMACs(.blockColumn, br: fuzz.br, bc: fuzz.bc, batch: fuzz.batch),
+          what)
         ran += 1
       }
     }
