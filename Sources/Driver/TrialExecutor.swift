@@ -126,12 +126,35 @@ public struct TrialExecutor {
     case .dense:
       trained = try ledger.time(\.train) { try trainer.trainDense() }
     case .pruned:
-      let denseID = config.denseBaseline.id
-      let ckpt = run.checkpointPath(denseID)
-      guard FileManager.default.fileExists(atPath: ckpt) else {
-        let status = run.trial(denseID)?.status.rawValue ?? "not run"
-        throw DriverError.failed(
-          "the dense baseline \(denseID) has no checkpoint (its status: \(status))")
+      let dense = config.denseBaseline
+      let ckpt = run.checkpointPath(dense.id)
+      if !FileManager.default.fileExists(atPath: ckpt) {
+        guard let denseRecord = run.trial(dense.id), denseRecord.status == .ok else {
+          let status = run.trial(dense.id)?.status.rawValue ?? "not run"
+          throw DriverError.failed(
+            "the dense baseline \(dense.id) has no checkpoint (its status: \(status))")
+        }
+        // Recorded, but its checkpoint is gone (a clone of a committed run keeps the records,
+        // not the checkpoints): train it again from the same config and seed, which training
+        // does deterministically, and check the accuracy against the record.
+        log(
+          "the dense baseline \(dense.id) is recorded but its checkpoint is missing: training it again"
+        )
+        var denseTrainer = TrialTrainer(config: dense, data: data, progress: log)
+        denseTrainer.epochBoundary = trainer.epochBoundary
+        let again = try ledger.time(\.train) { try denseTrainer.trainDense() }
+        if again.testAccuracy != denseRecord.accuracy {
+          log(
+            "warning: the retrained dense baseline's test accuracy \(again.testAccuracy.map { "\($0)" } ?? "-") differs from its record's \(denseRecord.accuracy.map { "\($0)" } ?? "-")"
+          )
+        }
+        try Safetensors.write(
+          again.network.stateTensors(),
+          metadata: [
+            "model": dense.model, "dataset": dense.dataset, "trial_id": dense.id,
+            "blkrew": BlkrewVersion.string,
+          ],
+          to: URL(fileURLWithPath: ckpt))
       }
       let network = trainer.makeNetwork()
       let state = try Safetensors.read(URL(fileURLWithPath: ckpt))

@@ -258,3 +258,45 @@ struct SplitMix64: RandomNumberGenerator {
       "twoSweepsShareOneRunWithoutDuplicating: \(reused) variant(s) found measured after the lock")
   }
 }
+
+/// A clone of a committed run has its records but not its (git-ignored) checkpoints: a pruned
+/// trial still to run trains its recorded dense baseline again, deterministically, instead of
+/// failing for want of the checkpoint.
+@Suite(.serialized) struct MissingCheckpointTests {
+  @Test func aMissingDenseCheckpointIsTrainedAgain() throws {
+    let dir = temporaryDirectory("missing-ckpt")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let suite =
+      tinySuite
+      .replacingOccurrences(of: "name: tiny", with: "name: tiny-ckpt")
+      .replacingOccurrences(of: "rates: [2, 4]", with: "rates: [4]")
+      .replacingOccurrences(of: "batch_n: 4", with: "batch_n: 0")
+      .replacingOccurrences(of: "budget_s: 0.01}", with: "budget_s: 0.01, unroll: [2]}")
+    try suite.write(toFile: "\(dir)/c.yaml", atomically: true, encoding: .utf8)
+    func sweep() throws -> ChildResult {
+      try ChildProcess.run(
+        blkrewBinary(), ["sweep", "run", "c.yaml", "--results", "res", "--workers", "1"],
+        workingDirectory: dir, timeout: 600)
+    }
+    let first = try sweep()
+    #expect(first.exitCode == 0, "\(first.stderrText)")
+    let runDir = "\(dir)/" + (first.stdoutText.split(separator: "\n").last.map(String.init) ?? "")
+    let before = try trialRecords(runDir)
+    let pruned = try #require(before.values.first { $0.config.kind == .pruned })
+    // As in a fresh clone: no checkpoints, and the pruned trial not yet run.
+    try FileManager.default.removeItem(atPath: "\(runDir)/checkpoints")
+    try FileManager.default.removeItem(atPath: "\(runDir)/trials/\(pruned.trialID).json")
+    let again = try sweep()
+    #expect(again.exitCode == 0, "\(again.stderrText)")
+    let after = try trialRecords(runDir)
+    let redone = try #require(after[pruned.trialID])
+    #expect(redone.status == .ok, "\(redone.reason ?? "")")
+    // Deterministic training: the same dense weights, so the same pruned model.
+    #expect(redone.accuracy == pruned.accuracy)
+    let log =
+      (try? String(contentsOfFile: "\(runDir)/logs/\(pruned.trialID).log", encoding: .utf8)) ?? ""
+    #expect(log.contains("checkpoint is missing: training it again"), "\(log.suffix(2000))")
+    #expect(!log.contains("warning: the retrained dense baseline"))
+    #expect(after.count == before.count)
+  }
+}
