@@ -102,6 +102,9 @@ public struct KernelBenchmark: Benchmark {
     var prefetchSeconds: Double?
     var prefetchDistance: Int?
     var prefetchNote: String?
+    /// The exhaustive best before the cache-tile stage, and the cache tile that beat it.
+    var bestWithoutCacheTile: Double?
+    var cacheTile: Int?
     var skipped: String?
     var gflops: Double? { bestSeconds.map { 2 * Double(kept * shape.n) / $0 / 1e9 } }
   }
@@ -383,6 +386,25 @@ public struct KernelBenchmark: Benchmark {
           row.measured = outcome.measured.count
           series["\(sb)_r\(rate)_b\(block.label)_variant_median_s"] = medians
           if check || quick { exhaustiveTables["\(sb)_r\(rate)_b\(block.label)"] = (sizes, costs) }
+          // A second search stage over the cache tile (`n_block`) for N >= 64: the best knobs with
+          // every tile of 64, 128, 256 columns that fits; a faster one becomes the tuned kernel.
+          if shape.n >= 64, let v = row.bestVariant, let t0 = row.bestSeconds {
+            row.bestWithoutCacheTile = t0
+            for nb in [64, 128, 256]
+            where KernelGenerator.validNBlock(
+              nb, format: v.workload.format, batch: shape.n, nTile: v.knobs.nTile)
+            {
+              var vb = v
+              vb.knobs.nBlock = nb
+              if let m = measure(vb, file, warm, &row.failures), m < (row.bestSeconds ?? .infinity)
+              {
+                row.bestSeconds = m
+                row.bestKnobs = vb.knobs
+                row.bestVariant = vb
+                row.cacheTile = nb
+              }
+            }
+          }
           // Cold batch 1: the best variant with the caches flushed.
           if shape.n == 1 && !quick, let v = row.bestVariant {
             var why: [String] = []
@@ -665,6 +687,15 @@ public struct KernelBenchmark: Benchmark {
                 ? missing : "not measured: \(p.notes["csr\(row.rate)"] ?? pythonWhy)")
               : "scipy CSR time at the same non-zero count / tuned time (the best unstructured library measured)"
           ))
+      }
+      if let t0 = row.bestWithoutCacheTile, let t = row.bestSeconds {
+        figures.append(
+          BenchFigure(
+            name: "\(tag)_cache_tile_over_none", value: t0 / t, unit: "ratio",
+            direction: .higherIsBetter,
+            note: row.cacheTile.map {
+              "exhaustive best without a cache tile / with n_block \($0) (the tuned kernel)"
+            } ?? "no cache tile (n_block 64, 128, 256) beat the exhaustive best"))
       }
       if row.noPrefetchSeconds != nil || row.prefetchNote != nil {
         let ratio = row.noPrefetchSeconds.flatMap { a in row.prefetchSeconds.map { a / $0 } }

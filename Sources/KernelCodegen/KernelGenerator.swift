@@ -71,7 +71,7 @@ public enum KernelGenerator {
   public static func variants(
     for workload: Workload, batch: Int, target: String, compiler: String, flags: [String],
     isas: [KernelISA] = [.scalar], unrolls: [Int] = unrollValues, nTiles: [Int] = nTileValues,
-    threads: [Int] = [1], prefetches: [Int] = [0]
+    threads: [Int] = [1], prefetches: [Int] = [0], nBlocks: [Int] = [0]
   ) -> [KernelVariant] {
     precondition(batch >= 1, "batch must be >= 1")
     precondition(!threads.isEmpty && threads.allSatisfy { $0 >= 1 }, "threads must be >= 1")
@@ -85,14 +85,23 @@ public enum KernelGenerator {
       let isaFlags = flags + KernelGenerator.isaFlags(isa).filter { !flags.contains($0) }
       for unroll in unrolls {
         for tile in tiles {
+          // Cache tiles that fit this register tile (none fitting: no cache tile).
+          var cacheTiles = nBlocks.filter {
+            $0 == 0 || validNBlock($0, format: workload.format, batch: batch, nTile: tile)
+          }
+          if cacheTiles.isEmpty { cacheTiles = [0] }
           for t in threadCounts {
             for d in distances {
-              out.append(
-                KernelVariant(
-                  workload: workload,
-                  knobs: KernelKnobs(
-                    batch: batch, unroll: unroll, nTile: tile, isa: isa, threads: t, prefetch: d),
-                  target: target, compiler: compiler, flags: isaFlags, generatorVersion: version))
+              for nb in cacheTiles {
+                out.append(
+                  KernelVariant(
+                    workload: workload,
+                    knobs: KernelKnobs(
+                      batch: batch, unroll: unroll, nTile: tile, isa: isa, threads: t, prefetch: d,
+                      nBlock: nb),
+                    target: target, compiler: compiler, flags: isaFlags,
+                    generatorVersion: version))
+              }
             }
           }
         }
@@ -109,6 +118,15 @@ public enum KernelGenerator {
   /// N > 1, where the rows of X a block row reads jump by the kept column indices.
   public static func supportsPrefetch(_ format: KernelFormat, batch: Int) -> Bool {
     format == .blockColumn && batch > 1
+  }
+
+  /// Whether `nBlock` > 0 is a cache tile for a block-column kernel at `batch` with register
+  /// tiles of `nTile`: a multiple of `nTile` below the tiled width of N.
+  public static func validNBlock(_ nBlock: Int, format: KernelFormat, batch: Int, nTile: Int)
+    -> Bool
+  {
+    format == .blockColumn && batch > 1 && nBlock > 0 && nTile > 0 && nBlock % nTile == 0
+      && nBlock < batch / nTile * nTile
   }
 
   /// The lines that prefetch, for entry `e + u + BLK_PF`, the tile's columns of its row of X
@@ -133,6 +151,9 @@ public enum KernelGenerator {
     precondition(
       k.prefetch >= 0 && (k.prefetch == 0 || supportsPrefetch(w.format, batch: k.batch)),
       "prefetch \(k.prefetch) for \(w.format.rawValue) N=\(k.batch)")
+    precondition(
+      k.nBlock == 0 || validNBlock(k.nBlock, format: w.format, batch: k.batch, nTile: k.nTile),
+      "n_block \(k.nBlock) for \(w.format.rawValue) N=\(k.batch) n_tile \(k.nTile)")
     var c = CWriter()
     header(&c, variant)
     switch (w.format, k.isa) {
@@ -159,7 +180,8 @@ public enum KernelGenerator {
       " *   knobs      batch=\(k.batch) unroll=\(k.unroll) n_tile=\(k.nTile)"
         + (k.isa == .scalar ? "" : " isa=\(k.isa.rawValue)")
         + (k.threads == 1 ? "" : " threads=\(k.threads)")
-        + (k.prefetch == 0 ? "" : " prefetch=\(k.prefetch)"))
+        + (k.prefetch == 0 ? "" : " prefetch=\(k.prefetch)")
+        + (k.nBlock == 0 ? "" : " n_block=\(k.nBlock)"))
     c.line(" *   target     \(v.target), \(v.compiler) \(v.flags.joined(separator: " "))")
     c.line(" * Y[M,N] = W[M,K] X[K,N], all row-major; interface in blk_kernel.h. */")
     c.line("#include <stddef.h>")
@@ -268,23 +290,32 @@ public enum KernelGenerator {
   /// `rowTile` rows (and one smaller), tiles of BLK_NT columns, then the column tail.
   static func tileCalls(
     _ c: inout CWriter, height: Int, rowTile: Int, batch: Int, nTile: Int,
+    nRange: (begin: String, end: String)? = nil,
     call: (_ row: String, _ n0: String, _ rows: String, _ tail: String?) -> String
   ) {
     let nFull = (batch / nTile) * nTile
     let nTail = batch - nFull
     let full = (height / rowTile) * rowTile
     let rest = height - full
+    // With a cache tile, the full register tiles of columns [begin, end) only, and the tail
+    // with the last cache tile.
+    let (n0Begin, n0End) = nRange ?? ("0", "\(nFull)")
     if nFull > 0 {
       if full > 0 {
         c.open("for (int r0 = 0; r0 < \(full); r0 += BLK_RT) {")
-        c.line("for (int n0 = 0; n0 < \(nFull); n0 += BLK_NT) \(call("r0", "n0", "BLK_RT", nil));")
+        c.line(
+          "for (int n0 = \(n0Begin); n0 < \(n0End); n0 += BLK_NT) \(call("r0", "n0", "BLK_RT", nil));"
+        )
         c.close()
       }
       if rest > 0 {
         c.line(
-          "for (int n0 = 0; n0 < \(nFull); n0 += BLK_NT) \(call("\(full)", "n0", "\(rest)", nil));")
+          "for (int n0 = \(n0Begin); n0 < \(n0End); n0 += BLK_NT) \(call("\(full)", "n0", "\(rest)", nil));"
+        )
       }
     }
+    if nTail > 0, let nRange { c.open("if (\(nRange.end) == \(nFull)) {") }
+    defer { if nTail > 0, nRange != nil { c.close() } }
     if nTail > 0 {
       if full > 0 {
         c.line(
@@ -382,16 +413,30 @@ public enum KernelGenerator {
       if k.batch == 1 {
         c.line("blk_rows(p->cols, p->vals, e0, e1, X, Y + row0, \(heightName));")
       } else {
-        tileCalls(&c, height: height, rowTile: rowTileSize, batch: k.batch, nTile: k.nTile) {
+        tileCalls(
+          &c, height: height, rowTile: rowTileSize, batch: k.batch, nTile: k.nTile,
+          nRange: k.nBlock > 0 ? ("nb", "ne") : nil
+        ) {
           row, n0, rows, tail in
           let args =
             "p->cols, p->vals + \(row), e0, e1, X + \(n0), Y + (row0 + \(row)) * BLK_N + \(n0), \(rows)"
           return tail.map { "blk_tail(\(args), \($0))" } ?? "blk_tile(\(args))"
         }
       }
-      c.line("macs += (long long)(e1 - e0) * \(heightName) * BLK_N;")
+      if k.nBlock > 0 {
+        // This cache tile's columns, and the tail with the last one.
+        let nFull = k.batch / k.nTile * k.nTile
+        c.line(
+          "macs += (long long)(e1 - e0) * \(heightName) * (ne - nb + (ne == \(nFull) ? \(k.batch - nFull) : 0));"
+        )
+      } else {
+        c.line("macs += (long long)(e1 - e0) * \(heightName) * BLK_N;")
+      }
     }
-    blockRowsKernel(&c, br: br, fullRows: fullRows, tailRows: tailRows, threads: k.threads) {
+    blockRowsKernel(
+      &c, br: br, fullRows: fullRows, tailRows: tailRows, threads: k.threads, nBlock: k.nBlock,
+      nFull: k.batch / max(1, k.nTile) * k.nTile
+    ) {
       rowBlock(&$0, height: $1, heightName: $2)
     }
   }
@@ -402,12 +447,19 @@ public enum KernelGenerator {
   /// emitted by `rowBlock` (height, and the macro naming it); returns the MACs done.
   static func blockRowsKernel(
     _ c: inout CWriter, br: Int, fullRows: Int, tailRows: Int,
-    threads: Int = 1, rowBlock: (inout CWriter, Int, String) -> Void
+    threads: Int = 1, nBlock: Int = 0, nFull: Int = 0,
+    rowBlock: (inout CWriter, Int, String) -> Void
   ) {
-    /// The body over the block rows the loop headers select.
+    /// The body over the block rows the loop headers select (inside the cache tiles over N:
+    /// columns [nb, ne) of the register-tiled width).
     func body(_ c: inout CWriter, full: String, tail: String) {
       c.line("const blk_packed_t *p = packed;")
       c.line("long long macs = 0;")
+      if nBlock > 0 {
+        c.open("for (int nb = 0; nb < \(nFull); nb += \(nBlock)) {")
+        c.line("const int ne = nb + \(nBlock) < \(nFull) ? nb + \(nBlock) : \(nFull);")
+      }
+      defer { if nBlock > 0 { c.close() } }
       if fullRows > 0 {
         c.open(full)
         rowBlock(&c, br, "BLK_BR")
@@ -419,13 +471,16 @@ public enum KernelGenerator {
         rowBlock(&c, tailRows, "BLK_BR_TAIL")
         c.close()
       }
+    }
+    func fullBody(_ c: inout CWriter, full: String, tail: String) {
+      body(&c, full: full, tail: tail)
       c.line("return macs;")
       c.close()
     }
     if threads == 1 {
       c.open(
         "long long blk_kernel(const void *packed, const float *restrict X, float *restrict Y) {")
-      body(&c, full: "for (int rb = 0; rb < BLK_FULL_ROWS; rb++) {", tail: "{")
+      fullBody(&c, full: "for (int rb = 0; rb < BLK_FULL_ROWS; rb++) {", tail: "{")
       return
     }
     // Threads: the same loops over a range of block rows, run by the pool of blk_threads.h on
@@ -437,7 +492,7 @@ public enum KernelGenerator {
     c.open(
       "static long long blk_part(const void *packed, const float *restrict X, float *restrict Y, int rb0, int rb1) {"
     )
-    body(
+    fullBody(
       &c, full: "for (int rb = rb0; rb < (rb1 < BLK_FULL_ROWS ? rb1 : BLK_FULL_ROWS); rb++) {",
       tail: "if (rb0 <= BLK_FULL_ROWS && BLK_FULL_ROWS < rb1) {")
     c.line("")

@@ -428,14 +428,28 @@ extension KernelGenerator {
       if k.batch == 1 {
         c.line("blk_rows(p->cols, p->vals, e0, e1, X, Y + row0, \(heightName));")
       } else {
-        tileCalls(&c, height: height, rowTile: rt, batch: k.batch, nTile: k.nTile) {
+        tileCalls(
+          &c, height: height, rowTile: rt, batch: k.batch, nTile: k.nTile,
+          nRange: k.nBlock > 0 ? ("nb", "ne") : nil
+        ) {
           row, n0, rows, tail in
           "blk_tile(p->cols, p->vals + \(row), e0, e1, X + \(n0), Y + (row0 + \(row)) * BLK_N + \(n0), \(rows), \(tail ?? "BLK_NT"))"
         }
       }
-      c.line("macs += (long long)(e1 - e0) * \(heightName) * BLK_N;")
+      if k.nBlock > 0 {
+        // This cache tile's columns, and the tail with the last one.
+        let nFull = k.batch / k.nTile * k.nTile
+        c.line(
+          "macs += (long long)(e1 - e0) * \(heightName) * (ne - nb + (ne == \(nFull) ? \(k.batch - nFull) : 0));"
+        )
+      } else {
+        c.line("macs += (long long)(e1 - e0) * \(heightName) * BLK_N;")
+      }
     }
-    blockRowsKernel(&c, br: br, fullRows: fullRows, tailRows: tailRows, threads: k.threads) {
+    blockRowsKernel(
+      &c, br: br, fullRows: fullRows, tailRows: tailRows, threads: k.threads, nBlock: k.nBlock,
+      nFull: k.batch / max(1, k.nTile) * k.nTile
+    ) {
       rowBlock(&$0, height: $1, heightName: $2)
     }
   }

@@ -132,10 +132,14 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
   /// Software prefetch distance in kept entries (0: none): block-column kernels with N > 1
   /// prefetch the row of X (the tile's columns) that entry e + prefetch reads.
   public var prefetch: Int
+  /// Cache tile over N (0: none): block-column kernels with N > 1 run every block row on
+  /// `nBlock` columns of X and Y before the next `nBlock`, so those columns of X stay in cache
+  /// across the block rows. A multiple of `nTile` below the tiled width of N.
+  public var nBlock: Int
 
   public init(
     batch: Int, unroll: Int = 1, nTile: Int = 1, isa: KernelISA = .scalar, threads: Int = 1,
-    prefetch: Int = 0
+    prefetch: Int = 0, nBlock: Int = 0
   ) {
     self.batch = batch
     self.unroll = unroll
@@ -143,15 +147,17 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
     self.isa = isa
     self.threads = threads
     self.prefetch = prefetch
+    self.nBlock = nBlock
   }
 
   enum CodingKeys: String, CodingKey {
     case batch, unroll, isa, threads, prefetch
     case nTile = "n_tile"
+    case nBlock = "n_block"
   }
 
-  /// `isa`, `threads` and `prefetch` are optional in the JSON: records written before they
-  /// existed are scalar, 1-thread and without prefetch.
+  /// `isa`, `threads`, `prefetch` and `n_block` are optional in the JSON: records written before
+  /// they existed are scalar, 1-thread, without prefetch and without a cache tile.
   public init(from decoder: any Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     batch = try c.decode(Int.self, forKey: .batch)
@@ -160,6 +166,7 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
     isa = try c.decodeIfPresent(KernelISA.self, forKey: .isa) ?? .scalar
     threads = try c.decodeIfPresent(Int.self, forKey: .threads) ?? 1
     prefetch = try c.decodeIfPresent(Int.self, forKey: .prefetch) ?? 0
+    nBlock = try c.decodeIfPresent(Int.self, forKey: .nBlock) ?? 0
   }
 
   /// Knobs at their defaults are not written, so the canonical JSON (and the ID) of a scalar
@@ -172,6 +179,7 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
     if isa != .scalar { try c.encode(isa, forKey: .isa) }
     if threads != 1 { try c.encode(threads, forKey: .threads) }
     if prefetch != 0 { try c.encode(prefetch, forKey: .prefetch) }
+    if nBlock != 0 { try c.encode(nBlock, forKey: .nBlock) }
   }
 }
 

@@ -97,6 +97,50 @@ import TuningSchema
         ).map(\.knobs.prefetch)) == [0, 8])
   }
 
+  /// The cache-tile knob (`n_block`): random layers x tiles of 1 and 2 register tiles x 1 and 2
+  /// threads x scalar and the widest ISA, with a tail of columns past the last register tile.
+  @Test func cacheTiledBlockColumnKernelsMatchTheDenseReference() throws {
+    let scratch = Scratch("nblock")
+    defer { scratch.cleanUp() }
+    var rng = TestRNG(seed: 20_261_204)
+    let isas = Array(Set([KernelISA.scalar, hostISAs.last ?? .scalar])).sorted {
+      $0.rawValue < $1.rawValue
+    }
+    var ran = 0
+    for (n, (tiles, threads)) in [(1, 1), (2, 2), (1, 2), (2, 1)].enumerated() {
+      let nTile = n % 2 == 0 ? 8 : 4
+      let fuzz = FuzzCase.random(&rng, batch: 3 * nTile + (n < 2 ? 5 : 0))
+      let workload = fuzz.layer.workload(.blockColumn, br: fuzz.br, bc: fuzz.bc)
+      for isa in isas {
+        let variant = KernelVariant(
+          workload: workload,
+          knobs: KernelKnobs(
+            batch: fuzz.batch, unroll: 2, nTile: nTile, isa: isa, threads: threads,
+            nBlock: tiles * nTile),
+          flags: testFlags + KernelGenerator.isaFlags(isa),
+          generatorVersion: KernelGenerator.version)
+        let what = "\(fuzz) isa=\(isa.rawValue) n_block=\(tiles * nTile) threads=\(threads)"
+        let (_, result) = try buildAndRun(
+          KernelGenerator.generate(variant), layer: fuzz.layer, scratch: scratch)
+        guard let result else { continue }
+        expectVerified(
+          result,
+          macs: fuzz.layer.expectedMACs(.blockColumn, br: fuzz.br, bc: fuzz.bc, batch: fuzz.batch),
+          what)
+        ran += 1
+      }
+    }
+    #expect(ran >= 4)
+    // Only tiles that are multiples of n_tile below the tiled width of N are generated.
+    let layer = TestLayer.blockColumn(rows: 16, cols: 32, br: 8, bc: 16, seed: 5)
+    let bc = layer.workload(.blockColumn, br: 8, bc: 16)
+    let vs = KernelGenerator.variants(
+      for: bc, batch: 64, target: "host", compiler: "gcc", flags: [], unrolls: [2],
+      nTiles: [16, 32], nBlocks: [0, 32, 64])
+    #expect(
+      Set(vs.map { "\($0.knobs.nTile)/\($0.knobs.nBlock)" }) == ["16/0", "16/32", "32/0", "32/32"])
+  }
+
   /// The knob space crosses threads with the other knobs for block-column only; one thread is
   /// the default and leaves the kernel text (and the ID) as before the knob existed.
   @Test func threadsKnobSpaceAndOneThreadTextUnchanged() {
