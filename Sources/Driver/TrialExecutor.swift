@@ -340,7 +340,7 @@ public struct TrialExecutor {
           flags: suite.kernels.flags, isas: isas.run,
           unrolls: suite.kernels.unroll ?? KernelGenerator.unrollValues,
           nTiles: suite.kernels.nTile ?? KernelGenerator.nTileValues, threads: threads.run,
-          prefetches: suite.kernels.prefetch ?? [0])
+          prefetches: suite.kernels.prefetch ?? [0], nBlocks: suite.kernels.nBlock ?? [0])
       }
       for variant in variants {
         let result: RunResult
@@ -463,7 +463,7 @@ public struct TrialExecutor {
       // pthread_create here: one thread (the split is the same C, run on the host).
       threads: target.emulated
         ? [1] : suite.kernels.threadCounts(cpus: ProcessInfo.processInfo.activeProcessorCount).run,
-      prefetches: suite.kernels.prefetch ?? [0])
+      prefetches: suite.kernels.prefetch ?? [0], nBlocks: suite.kernels.nBlock ?? [0])
     let builder = LocalBuilder(
       workDirectory: URL(fileURLWithPath: run.buildDir), target: target, reuseRunnerObjects: true)
     let status = target.status()

@@ -792,7 +792,7 @@ public enum SuiteLoader {
         allowed: [
           "compiler", "flags", "events", "min_repeats", "max_repeats", "warmup", "budget_s",
           "cold", "simulate", "wait_idle_s", "ci_fraction", "min_time_s", "multiplex", "isa",
-          "unroll", "n_tile", "threads", "prefetch",
+          "unroll", "n_tile", "threads", "prefetch", "n_block",
         ])
       if let v = s["compiler"] {
         check {
@@ -898,6 +898,15 @@ public enum SuiteLoader {
               v, "'kernels.n_tile' must list distinct widths from 1 to \(KernelSpec.maxNTile)")
           }
           k.nTile = t
+        }
+      }
+      if let v = s["n_block"] {
+        check {
+          let b = try list(v, "kernels.n_block").map { try int($0, "kernels.n_block", min: 0) }
+          guard !b.isEmpty, Set(b).count == b.count else {
+            throw fail(v, "'kernels.n_block' must list distinct tile widths (0: none)")
+          }
+          k.nBlock = b
         }
       }
       if let v = s["prefetch"] {

@@ -251,6 +251,9 @@ public struct KernelSpec: Codable, Hashable, Sendable {
   /// Software prefetch distances (kept entries ahead; 0: none) explored for block-column
   /// kernels with N > 1 (nil: 0 only).
   public var prefetch: [Int]? = nil
+  /// Cache tiles over N (`KernelKnobs.nBlock`; 0: none) explored for block-column kernels with
+  /// N > 1, where they fit the register tile (nil: 0 only).
+  public var nBlock: [Int]? = nil
 
   public static let maxUnroll = 16
   public static let maxPrefetch = 256
@@ -293,6 +296,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     case minTimeSeconds = "min_time_s"
     case multiplex, isa, unroll, threads, compilers, prefetch
     case nTile = "n_tile"
+    case nBlock = "n_block"
   }
 
   /// Keys added after suites had run ids are decoded when present and otherwise take their
@@ -320,6 +324,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     threads = try c.decodeIfPresent([Int].self, forKey: .threads)
     compilers = try c.decodeIfPresent([String].self, forKey: .compilers)
     prefetch = try c.decodeIfPresent([Int].self, forKey: .prefetch)
+    nBlock = try c.decodeIfPresent([Int].self, forKey: .nBlock)
   }
 
   /// The suite's canonical form (its run id) must not change for suites that do not use the
@@ -346,6 +351,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     try c.encodeIfPresent(threads, forKey: .threads)
     try c.encodeIfPresent(compilers, forKey: .compilers)
     try c.encodeIfPresent(prefetch, forKey: .prefetch)
+    try c.encodeIfPresent(nBlock, forKey: .nBlock)
   }
 
   /// The thread counts of `threads` that a machine with `cpus` CPUs runs (at least [1]), and
