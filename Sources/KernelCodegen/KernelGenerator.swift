@@ -120,6 +120,16 @@ public enum KernelGenerator {
     format == .blockColumn && batch > 1
   }
 
+  /// The line that counts one block row's multiply-adds (`e1 - e0` kept columns of `heightName`
+  /// rows): over all of N, or with a cache tile over its columns [nb, ne) and, with the last
+  /// tile, the columns past the register tiles.
+  static func blockRowMACs(_ k: KernelKnobs, heightName: String) -> String {
+    guard k.nBlock > 0 else { return "macs += (long long)(e1 - e0) * \(heightName) * BLK_N;" }
+    let nFull = k.batch / k.nTile * k.nTile
+    return
+      "macs += (long long)(e1 - e0) * \(heightName) * (ne - nb + (ne == \(nFull) ? \(k.batch - nFull) : 0));"
+  }
+
   /// Whether `nBlock` > 0 is a cache tile for a block-column kernel at `batch` with register
   /// tiles of `nTile`: a multiple of `nTile` below the tiled width of N.
   public static func validNBlock(_ nBlock: Int, format: KernelFormat, batch: Int, nTile: Int)
@@ -423,15 +433,7 @@ public enum KernelGenerator {
           return tail.map { "blk_tail(\(args), \($0))" } ?? "blk_tile(\(args))"
         }
       }
-      if k.nBlock > 0 {
-        // This cache tile's columns, and the tail with the last one.
-        let nFull = k.batch / k.nTile * k.nTile
-        c.line(
-          "macs += (long long)(e1 - e0) * \(heightName) * (ne - nb + (ne == \(nFull) ? \(k.batch - nFull) : 0));"
-        )
-      } else {
-        c.line("macs += (long long)(e1 - e0) * \(heightName) * BLK_N;")
-      }
+      c.line(blockRowMACs(k, heightName: heightName))
     }
     blockRowsKernel(
       &c, br: br, fullRows: fullRows, tailRows: tailRows, threads: k.threads, nBlock: k.nBlock,

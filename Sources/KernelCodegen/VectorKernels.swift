@@ -436,15 +436,7 @@ extension KernelGenerator {
           "blk_tile(p->cols, p->vals + \(row), e0, e1, X + \(n0), Y + (row0 + \(row)) * BLK_N + \(n0), \(rows), \(tail ?? "BLK_NT"))"
         }
       }
-      if k.nBlock > 0 {
-        // This cache tile's columns, and the tail with the last one.
-        let nFull = k.batch / k.nTile * k.nTile
-        c.line(
-          "macs += (long long)(e1 - e0) * \(heightName) * (ne - nb + (ne == \(nFull) ? \(k.batch - nFull) : 0));"
-        )
-      } else {
-        c.line("macs += (long long)(e1 - e0) * \(heightName) * BLK_N;")
-      }
+      c.line(blockRowMACs(k, heightName: heightName))
     }
     blockRowsKernel(
       &c, br: br, fullRows: fullRows, tailRows: tailRows, threads: k.threads, nBlock: k.nBlock,
