@@ -217,8 +217,7 @@ public struct TrialExecutor {
   /// Bytes the layer's weights take in the kernel's format (`kernelFormat`): dense values; for
   /// block-column the kept values plus one 32-bit column index per kept column segment and one
   /// count per block; for CSR a value and a column index per kept weight plus the row pointers;
-  /// for block-row the kept row segments' `bc` values and start column plus the row pointers; for
-  /// block-column-row each kept block's row and column indices, submatrix and offsets.
+  /// for block-row the kept row segments' `bc` values and start column plus the row pointers.
   static func storedBytes(_ layer: TrainedLayer, block: BlockShape?, scheme: PruningScheme?)
     -> Int
   {
@@ -238,20 +237,8 @@ public struct TrialExecutor {
         }
       }
       return bytes
-    case .blockColumnRow:
-      // Per kept block: its kept row and column indices, the kept submatrix, three offsets.
-      var bytes = 4 * 3
-      for r0 in stride(from: 0, to: layer.rows, by: block.rows) {
-        for c0 in stride(from: 0, to: layer.cols, by: block.cols) {
-          let rs = r0..<min(r0 + block.rows, layer.rows)
-          let cs = c0..<min(c0 + block.cols, layer.cols)
-          let nr = rs.filter { r in cs.contains { mask[r * layer.cols + $0] != 0 } }.count
-          let nc = cs.filter { c in rs.contains { mask[$0 * layer.cols + c] != 0 } }.count
-          if nr > 0 { bytes += (nr + nc + nr * nc + 3) * 4 }
-        }
-      }
-      return bytes
-    case .dense, .blockColumn:
+    case .dense, .blockColumn, .blockColumnRow:
+      // kernelFormat never picks block-column-row: its masks are timed as block-column.
       break
     }
     var segments = 0

@@ -17,6 +17,15 @@ import TuningSchema
 ///   iteration into their own accumulators, added into Y through the row indices.
 /// MACs per call: the sum over blocks of kept rows x kept columns x N.
 extension KernelGenerator {
+  /// Block b's kept-row and kept-column counts, indices and values (inside `for b`).
+  private static func blockLines(_ c: inout CWriter) {
+    c.line("const int nr = p->row_off[b + 1] - p->row_off[b];")
+    c.line("const int nc = p->col_off[b + 1] - p->col_off[b];")
+    c.line("const int *restrict rows = p->rows + p->row_off[b];")
+    c.line("const int *restrict cols = p->cols + p->col_off[b];")
+    c.line("const float *restrict v = p->vals + p->val_off[b];")
+  }
+
   static func blockColumnRow(_ c: inout CWriter, _ v: KernelVariant) {
     let w = v.workload
     let k = v.knobs
@@ -122,11 +131,7 @@ extension KernelGenerator {
       c.line("const blk_packed_t *p = packed;")
       c.line("memset(Y, 0, sizeof(float) * BLK_M);")
       c.open("for (int b = 0; b < p->nb; b++) {")
-      c.line("const int nr = p->row_off[b + 1] - p->row_off[b];")
-      c.line("const int nc = p->col_off[b + 1] - p->col_off[b];")
-      c.line("const int *restrict rows = p->rows + p->row_off[b];")
-      c.line("const int *restrict cols = p->cols + p->col_off[b];")
-      c.line("const float *restrict v = p->vals + p->val_off[b];")
+      blockLines(&c)
       c.open("for (int i0 = 0; i0 < nr; i0 += BLK_VW) {")
       c.line("const int n = nr - i0 < BLK_VW ? nr - i0 : BLK_VW;")
       c.line("blk_vec acc[\(u)];")
@@ -212,11 +217,7 @@ extension KernelGenerator {
     c.line("const blk_packed_t *p = packed;")
     c.line("memset(Y, 0, sizeof(float) * (size_t)BLK_M * BLK_N);")
     c.open("for (int b = 0; b < p->nb; b++) {")
-    c.line("const int nr = p->row_off[b + 1] - p->row_off[b];")
-    c.line("const int nc = p->col_off[b + 1] - p->col_off[b];")
-    c.line("const int *restrict rows = p->rows + p->row_off[b];")
-    c.line("const int *restrict cols = p->cols + p->col_off[b];")
-    c.line("const float *restrict v = p->vals + p->val_off[b];")
+    blockLines(&c)
     c.open("for (int i0 = 0; i0 < nr; i0 += BLK_RT) {")
     c.line("const int R = nr - i0 < BLK_RT ? nr - i0 : BLK_RT;")
     let nFull = (k.batch / k.nTile) * k.nTile
