@@ -105,6 +105,12 @@ public struct KernelBenchmark: Benchmark {
     /// The exhaustive best before the cache-tile stage, and the cache tile that beat it.
     var bestWithoutCacheTile: Double?
     var cacheTile: Int?
+    /// The pattern stage: the best variant (1 thread, before it), with block rows in pattern
+    /// order, and with baked indices where the layer is small enough (alternating, min of 2).
+    var patternBaseSeconds: Double?
+    var reorderSeconds: Double?
+    var bakedSeconds: Double?
+    var patternNote: String?
     var skipped: String?
     var gflops: Double? { bestSeconds.map { 2 * Double(kept * shape.n) / $0 / 1e9 } }
   }
@@ -255,10 +261,11 @@ public struct KernelBenchmark: Benchmark {
       + "cold (batch 1): one call per sample after a flush of 2x LLC, 7-15 samples; pinned to the last CPU"
 
     /// Builds and runs one variant; the median or nil (with the reason in `why`).
-    func measure(_ v: KernelVariant, _ file: URL, _ s: RunSettings, _ why: inout [String])
-      -> Double?
-    {
-      let built = builder.build(KernelGenerator.generate(v))
+    func measure(
+      _ v: KernelVariant, _ file: URL, _ s: RunSettings, _ why: inout [String],
+      mask: [UInt8]? = nil
+    ) -> Double? {
+      let built = builder.build(KernelGenerator.generate(v, mask: mask))
       guard built.ok, let binary = built.binaryPath else {
         why.append("\(v.knobs): build failed: \(built.log.suffix(200))")
         return nil
@@ -460,6 +467,46 @@ public struct KernelBenchmark: Benchmark {
               }
             }
             row.clangNote = why.first
+          }
+          // The pattern stage (goal workloads): the best knobs with the block rows in pattern
+          // order and, where the layer has at most `bakedEntryLimit` kept-column entries, with the
+          // indices baked in; a faster one becomes the tuned kernel.
+          if goalRelevant || quick, let v = row.bestVariant,
+            KernelGenerator.supportsReorder(v.workload.format, threads: v.knobs.threads)
+          {
+            var why: [String] = []
+            var reordered = v
+            reordered.knobs.reorder = true
+            var baked = v
+            baked.knobs.baked = true
+            baked.knobs.nBlock = 0
+            let bakes = KernelGenerator.supportsBaked(baked.workload, knobs: baked.knobs)
+            if !bakes {
+              why.append(
+                "baked: not generated (over \(KernelGenerator.bakedEntryLimit) kept-column entries, or a cache tile)"
+              )
+            }
+            for _ in 0..<(quick ? 1 : 2) {
+              if let a = measure(v, file, warm, &why) {
+                row.patternBaseSeconds = min(row.patternBaseSeconds ?? a, a)
+              }
+              if let b = measure(reordered, file, warm, &why) {
+                row.reorderSeconds = min(row.reorderSeconds ?? b, b)
+              }
+              if bakes, let b = measure(baked, file, warm, &why, mask: mask) {
+                row.bakedSeconds = min(row.bakedSeconds ?? b, b)
+              }
+            }
+            row.patternNote = why.first
+            for (t, cand) in [(row.reorderSeconds, reordered), (row.bakedSeconds, baked)] {
+              if let t, let base = row.patternBaseSeconds, t < base,
+                t < (row.bestSeconds ?? .infinity)
+              {
+                row.bestSeconds = t
+                row.bestKnobs = cand.knobs
+                row.bestVariant = cand
+              }
+            }
           }
           progress(
             "\(sb) rate \(rate) \(block.label): kept \(kept), \(row.measured) variants, best "
@@ -709,6 +756,21 @@ public struct KernelBenchmark: Benchmark {
                 + "distances 8 and 32 (\(row.prefetchDistance ?? 0) here; > 1: prefetch helps), "
                 + "min of \(quick ? 1 : 2) alternating runs each"))
       }
+      if row.patternBaseSeconds != nil || row.patternNote != nil {
+        for (name, t, what) in [
+          ("reorder_over_none", row.reorderSeconds, "the block rows in pattern order"),
+          ("baked_over_arrays", row.bakedSeconds, "the kept column indices baked into the code"),
+        ] {
+          let ratio = row.patternBaseSeconds.flatMap { a in t.map { a / $0 } }
+          figures.append(
+            BenchFigure(
+              name: "\(tag)_\(name)", value: ratio, unit: "ratio", direction: .higherIsBetter,
+              note: ratio == nil
+                ? "not measured: \(row.patternNote ?? "no result")"
+                : "the best variant before the pattern stage / the same knobs with \(what) "
+                  + "(> 1: faster), min of \(quick ? 1 : 2) alternating runs each"))
+        }
+      }
       if row.gccSeconds != nil || row.clangNote != nil {
         let ratio = row.gccSeconds.flatMap { a in row.clangSeconds.map { a / $0 } }
         figures.append(
@@ -877,6 +939,8 @@ public struct KernelBenchmark: Benchmark {
   static func knobText(_ k: KernelKnobs?) -> String {
     guard let k else { return "-" }
     return "\(k.isa.rawValue) unroll \(k.unroll) n_tile \(k.nTile)"
+      + (k.nBlock > 0 ? " n_block \(k.nBlock)" : "") + (k.baked ? " baked" : "")
+      + (k.reorder ? " reorder" : "")
   }
 
   /// Seeded random weights and a block-column mask at `rate`: (weights, mask, kept, segments).

@@ -252,7 +252,7 @@ public struct KernelTuneJob {
         settings.events = ["perf::task-clock"]
         settings.idleWindowSeconds = 0
         if kernelTarget.emulated { settings.checkOnly() }
-        let built = builder.build(KernelGenerator.generate(v))
+        let built = builder.build(KernelGenerator.generate(v, mask: mask))
         let r: RunResult
         if built.ok, let binary = built.binaryPath {
           r = LocalRunner(settings: settings, launcher: launcher).run(

@@ -327,7 +327,8 @@ public struct TrialExecutor {
           flags: suite.kernels.flags, isas: isas.run,
           unrolls: suite.kernels.unroll ?? KernelGenerator.unrollValues,
           nTiles: suite.kernels.nTile ?? KernelGenerator.nTileValues, threads: threads.run,
-          prefetches: suite.kernels.prefetch ?? [0], nBlocks: suite.kernels.nBlock ?? [0])
+          prefetches: suite.kernels.prefetch ?? [0], nBlocks: suite.kernels.nBlock ?? [0],
+          bakes: suite.kernels.baked ?? [false], reorders: suite.kernels.reorder ?? [false])
       }
       for variant in variants {
         let result: RunResult
@@ -450,14 +451,16 @@ public struct TrialExecutor {
       // pthread_create here: one thread (the split is the same C, run on the host).
       threads: target.emulated
         ? [1] : suite.kernels.threadCounts(cpus: ProcessInfo.processInfo.activeProcessorCount).run,
-      prefetches: suite.kernels.prefetch ?? [0], nBlocks: suite.kernels.nBlock ?? [0])
+      prefetches: suite.kernels.prefetch ?? [0], nBlocks: suite.kernels.nBlock ?? [0],
+      bakes: suite.kernels.baked ?? [false], reorders: suite.kernels.reorder ?? [false])
     let builder = LocalBuilder(
       workDirectory: URL(fileURLWithPath: run.buildDir), target: target, reuseRunnerObjects: true)
     let status = target.status()
     guard status.runnable else {
       out.note = status.runReason
       var built = 0
-      for v in variants where building({ builder.build(KernelGenerator.generate(v)) }).ok {
+      for v in variants
+      where building({ builder.build(KernelGenerator.generate(v, mask: mask)) }).ok {
         built += 1
       }
       out.built = built
@@ -519,7 +522,7 @@ public struct TrialExecutor {
     var simVariant = variant
     simVariant.flags = LocalBuilder.simulationFlags
     let builder = LocalBuilder(workDirectory: URL(fileURLWithPath: run.buildDir))
-    let built = building { builder.build(KernelGenerator.generate(simVariant)) }
+    let built = building { builder.build(KernelGenerator.generate(simVariant, mask: mask)) }
     guard built.ok, let binary = built.binaryPath else {
       return .failure(SimulationError(description: "simulation build failed"))
     }
@@ -570,7 +573,7 @@ public struct TrialExecutor {
         log("cannot record kernel \(variant.id): \(error)")
       }
     }
-    let built = building { builder.build(KernelGenerator.generate(variant)) }
+    let built = building { builder.build(KernelGenerator.generate(variant, mask: mask)) }
     guard built.ok, let binary = built.binaryPath else {
       if let cached = run.kernelResult(variant.id) { return cached }
       let failed = RunResult.failed(variant, .buildFailed, message: String(built.log.suffix(2000)))

@@ -71,7 +71,8 @@ public enum KernelGenerator {
   public static func variants(
     for workload: Workload, batch: Int, target: String, compiler: String, flags: [String],
     isas: [KernelISA] = [.scalar], unrolls: [Int] = unrollValues, nTiles: [Int] = nTileValues,
-    threads: [Int] = [1], prefetches: [Int] = [0], nBlocks: [Int] = [0]
+    threads: [Int] = [1], prefetches: [Int] = [0], nBlocks: [Int] = [0],
+    bakes: [Bool] = [false], reorders: [Bool] = [false]
   ) -> [KernelVariant] {
     precondition(batch >= 1, "batch must be >= 1")
     precondition(!threads.isEmpty && threads.allSatisfy { $0 >= 1 }, "threads must be >= 1")
@@ -93,14 +94,24 @@ public enum KernelGenerator {
           for t in threadCounts {
             for d in distances {
               for nb in cacheTiles {
-                out.append(
-                  KernelVariant(
-                    workload: workload,
-                    knobs: KernelKnobs(
-                      batch: batch, unroll: unroll, nTile: tile, isa: isa, threads: t, prefetch: d,
-                      nBlock: nb),
-                    target: target, compiler: compiler, flags: isaFlags,
-                    generatorVersion: version))
+                let knobs = KernelKnobs(
+                  batch: batch, unroll: unroll, nTile: tile, isa: isa, threads: t, prefetch: d,
+                  nBlock: nb)
+                // Baked indices and reordering where they apply (else just their default).
+                let bakeds = supportsBaked(workload, knobs: knobs) ? bakes : [false]
+                let orders =
+                  supportsReorder(workload.format, threads: t) ? reorders : [false]
+                for baked in Array(Set(bakeds)).sorted(by: { !$0 && $1 }) {
+                  for reorder in Array(Set(orders)).sorted(by: { !$0 && $1 }) {
+                    var kk = knobs
+                    kk.baked = baked
+                    kk.reorder = reorder
+                    out.append(
+                      KernelVariant(
+                        workload: workload, knobs: kk, target: target, compiler: compiler,
+                        flags: isaFlags, generatorVersion: version))
+                  }
+                }
               }
             }
           }
@@ -149,8 +160,9 @@ public enum KernelGenerator {
     }
   }
 
-  /// The kernel.c of `variant`.
-  public static func generate(_ variant: KernelVariant) -> GeneratedKernel {
+  /// The kernel.c of `variant`. A `baked` variant needs the workload's `mask` (`[M*K]`, 1 = kept;
+  /// its hash is the workload's), whose pattern it bakes in; the others ignore it.
+  public static func generate(_ variant: KernelVariant, mask: [UInt8]? = nil) -> GeneratedKernel {
     let w = variant.workload
     let k = variant.knobs
     precondition(w.rows >= 1 && w.cols >= 1, "empty layer")
@@ -164,8 +176,21 @@ public enum KernelGenerator {
     precondition(
       k.nBlock == 0 || validNBlock(k.nBlock, format: w.format, batch: k.batch, nTile: k.nTile),
       "n_block \(k.nBlock) for \(w.format.rawValue) N=\(k.batch) n_tile \(k.nTile)")
+    precondition(
+      !k.baked || bakedApplies(w.format, knobs: k),
+      "baked for \(w.format.rawValue) with \(k)")
+    precondition(
+      !k.reorder || supportsReorder(w.format, threads: k.threads),
+      "reorder for \(w.format.rawValue) threads \(k.threads)")
     var c = CWriter()
     header(&c, variant)
+    if k.baked {
+      guard let mask, Workload.maskHash(mask) == w.maskHash else {
+        preconditionFailure("baked kernel \(variant.id): the mask of its workload is needed")
+      }
+      bakedBlockColumn(&c, variant, mask: mask)
+      return GeneratedKernel(variant: variant, source: c.text)
+    }
     switch (w.format, k.isa) {
     case (.dense, .scalar): dense(&c, variant)
     case (.blockColumn, .scalar): blockColumn(&c, variant)
@@ -191,7 +216,8 @@ public enum KernelGenerator {
         + (k.isa == .scalar ? "" : " isa=\(k.isa.rawValue)")
         + (k.threads == 1 ? "" : " threads=\(k.threads)")
         + (k.prefetch == 0 ? "" : " prefetch=\(k.prefetch)")
-        + (k.nBlock == 0 ? "" : " n_block=\(k.nBlock)"))
+        + (k.nBlock == 0 ? "" : " n_block=\(k.nBlock)") + (k.baked ? " baked" : "")
+        + (k.reorder ? " reorder" : ""))
     c.line(" *   target     \(v.target), \(v.compiler) \(v.flags.joined(separator: " "))")
     c.line(" * Y[M,N] = W[M,K] X[K,N], all row-major; interface in blk_kernel.h. */")
     c.line("#include <stddef.h>")
@@ -347,7 +373,7 @@ public enum KernelGenerator {
     let tailRows = w.rows % br
     let vr = vectorWidth(dividing: br)
     let brp = (br + vr - 1) / vr * vr
-    blockColumnPack(&c, w, br: br, bc: bc, brp: brp)
+    blockColumnPack(&c, w, br: br, bc: bc, brp: brp, reorder: k.reorder)
 
     let u = k.unroll
     var rowTileSize = 1
@@ -417,8 +443,10 @@ public enum KernelGenerator {
 
     // blk_kernel
     func rowBlock(_ c: inout CWriter, height: Int, heightName: String) {
-      c.line("const int e0 = p->row_start[rb];")
-      c.line("const int e1 = p->row_start[rb + 1];")
+      // With `reorder` the packed block rows are in processing order: position i, block row rb.
+      let at = k.reorder ? "i" : "rb"
+      c.line("const int e0 = p->row_start[\(at)];")
+      c.line("const int e1 = p->row_start[\(at) + 1];")
       c.line("const size_t row0 = (size_t)rb * BLK_BR;")
       if k.batch == 1 {
         c.line("blk_rows(p->cols, p->vals, e0, e1, X, Y + row0, \(heightName));")
@@ -437,7 +465,7 @@ public enum KernelGenerator {
     }
     blockRowsKernel(
       &c, br: br, fullRows: fullRows, tailRows: tailRows, threads: k.threads, nBlock: k.nBlock,
-      nFull: k.batch / max(1, k.nTile) * k.nTile
+      nFull: k.batch / max(1, k.nTile) * k.nTile, reorder: k.reorder
     ) {
       rowBlock(&$0, height: $1, heightName: $2)
     }
@@ -447,11 +475,13 @@ public enum KernelGenerator {
   /// `brp` floats apart), for the layer of `w`.
   /// `blk_kernel` of a block format: the full block rows in a loop, then the edge block row, each
   /// emitted by `rowBlock` (height, and the macro naming it); returns the MACs done.
+  /// With `reorder`, the full block rows run in the packed `order` (one thread only).
   static func blockRowsKernel(
     _ c: inout CWriter, br: Int, fullRows: Int, tailRows: Int,
-    threads: Int = 1, nBlock: Int = 0, nFull: Int = 0,
+    threads: Int = 1, nBlock: Int = 0, nFull: Int = 0, reorder: Bool = false,
     rowBlock: (inout CWriter, Int, String) -> Void
   ) {
+    precondition(!reorder || threads == 1, "reorder runs on one thread")
     /// The body over the block rows the loop headers select (inside the cache tiles over N:
     /// columns [nb, ne) of the register-tiled width).
     func body(_ c: inout CWriter, full: String, tail: String) {
@@ -464,12 +494,14 @@ public enum KernelGenerator {
       defer { if nBlock > 0 { c.close() } }
       if fullRows > 0 {
         c.open(full)
+        if reorder { c.line("const int rb = p->order[i];") }
         rowBlock(&c, br, "BLK_BR")
         c.close()
       }
       if tailRows > 0 {
         c.open(tail)
         c.line("const int rb = BLK_FULL_ROWS;")
+        if reorder { c.line("const int i = BLK_FULL_ROWS;") }
         rowBlock(&c, tailRows, "BLK_BR_TAIL")
         c.close()
       }
@@ -482,7 +514,12 @@ public enum KernelGenerator {
     if threads == 1 {
       c.open(
         "long long blk_kernel(const void *packed, const float *restrict X, float *restrict Y) {")
-      fullBody(&c, full: "for (int rb = 0; rb < BLK_FULL_ROWS; rb++) {", tail: "{")
+      fullBody(
+        &c,
+        full: reorder
+          ? "for (int i = 0; i < BLK_FULL_ROWS; i++) {"
+          : "for (int rb = 0; rb < BLK_FULL_ROWS; rb++) {",
+        tail: "{")
       return
     }
     // Threads: the same loops over a range of block rows, run by the pool of blk_threads.h on
@@ -503,7 +540,14 @@ public enum KernelGenerator {
     c.close()
   }
 
-  static func blockColumnPack(_ c: inout CWriter, _ w: Workload, br: Int, bc: Int, brp: Int) {
+  /// With `reorder`, the packed struct also holds `order`: the full block rows sorted by their
+  /// kept columns (`patternOrder`), and the block rows are stored in that order (`row_start` by
+  /// position; the edge block row last). With `baked` (every block row's first entry, and the entry
+  /// count at the end; the `columnChecksum`), `blk_pack` fails for a mask of another pattern.
+  static func blockColumnPack(
+    _ c: inout CWriter, _ w: Workload, br: Int, bc: Int, brp: Int, reorder: Bool = false,
+    baked: (starts: [Int], checksum: UInt32)? = nil
+  ) {
     let nbr = (w.rows + br - 1) / br
     let nbc = (w.cols + bc - 1) / bc
     let fullRows = w.rows / br
@@ -532,8 +576,38 @@ public enum KernelGenerator {
     c.line("int *count;")
     c.line("int *cols;")
     c.line("float *vals;")
+    if reorder {
+      c.line("int order[BLK_FULL_ROWS > 0 ? BLK_FULL_ROWS : 1]; /* full block rows, by pattern */")
+    }
     c.close("} blk_packed_t;")
     c.line("")
+    if reorder {
+      c.line(
+        "/* The full block rows by their kept columns: lexicographically, a prefix first, ties")
+      c.line(" * by position (qsort's context: blk_pack runs once, before any kernel call). */")
+      c.line("static const blk_packed_t *blk_sort_p;")
+      c.open("static int blk_row_cmp(const void *pa, const void *pb) {")
+      c.line("const int a = *(const int *)pa, b = *(const int *)pb;")
+      c.line("const int *rs = blk_sort_p->row_start;")
+      c.line("const int *ca = blk_sort_p->cols + rs[a], *cb = blk_sort_p->cols + rs[b];")
+      c.line("const int na = rs[a + 1] - rs[a], nb = rs[b + 1] - rs[b];")
+      c.line(
+        "for (int i = 0; i < na && i < nb; i++) if (ca[i] != cb[i]) return ca[i] < cb[i] ? -1 : 1;")
+      c.line("if (na != nb) return na < nb ? -1 : 1;")
+      c.line("return (a > b) - (a < b);")
+      c.close()
+      c.line("")
+    }
+    if let baked {
+      c.line(
+        "/* The baked pattern: each block row's first entry (and the total), and a checksum of")
+      c.line(" * the columns. */")
+      c.line(
+        "static const int blk_baked_start[BLK_NBR + 1] = {\(baked.starts.map(String.init).joined(separator: ", "))};"
+      )
+      c.line("#define BLK_BAKED_SUM \(baked.checksum)u")
+      c.line("")
+    }
 
     // blk_pack
     c.open("void *blk_pack(const float *W, const unsigned char *mask, int M, int K) {")
@@ -579,6 +653,42 @@ public enum KernelGenerator {
     c.close()
     c.close()
     c.close()
+    if reorder {
+      // Sort the full block rows, then store the block rows in that order (the edge block row
+      // last), so the kernel streams cols and vals front to back: row_start is by position.
+      c.line("for (int i = 0; i < BLK_FULL_ROWS; i++) p->order[i] = i;")
+      c.line("blk_sort_p = p;")
+      c.line("qsort(p->order, BLK_FULL_ROWS, sizeof(int), blk_row_cmp);")
+      c.line("int *ncols = malloc(sizeof(int) * (size_t)(total ? total : 1));")
+      c.line("float *nvals = blk_alloc(sizeof(float) * (size_t)(total ? total : 1) * BLK_BRP);")
+      c.line("if (!ncols || !nvals) { free(ncols); free(nvals); blk_free(p); return NULL; }")
+      c.line("int start[BLK_NBR + 1], pos = 0;")
+      c.open("for (int i = 0; i < BLK_NBR; i++) {")
+      c.line("const int rb = i < BLK_FULL_ROWS ? p->order[i] : i;")
+      c.line("const int n = p->row_start[rb + 1] - p->row_start[rb];")
+      c.line("start[i] = pos;")
+      c.line("memcpy(ncols + pos, p->cols + p->row_start[rb], sizeof(int) * (size_t)n);")
+      c.line(
+        "memcpy(nvals + (size_t)pos * BLK_BRP, p->vals + (size_t)p->row_start[rb] * BLK_BRP, sizeof(float) * (size_t)n * BLK_BRP);"
+      )
+      c.line("pos += n;")
+      c.close()
+      c.line("start[BLK_NBR] = pos;")
+      c.line("memcpy(p->row_start, start, sizeof start);")
+      c.line("free(p->cols);")
+      c.line("free(p->vals);")
+      c.line("p->cols = ncols;")
+      c.line("p->vals = nvals;")
+    }
+    if baked != nil {
+      c.line("unsigned sum = 2166136261u;")
+      c.line("for (int i = 0; i < total; i++) sum = (sum ^ (unsigned)p->cols[i]) * 16777619u;")
+      c.line("int same = sum == BLK_BAKED_SUM;")
+      c.line(
+        "for (int rb = 0; rb <= BLK_NBR; rb++) same &= p->row_start[rb] == blk_baked_start[rb];")
+      c.line(
+        "if (!same) { blk_free(p); return NULL; } /* not the mask this kernel was generated for */")
+    }
     c.line("return p;")
     c.close()
     c.line("")

@@ -181,13 +181,18 @@ extension KernelGenerator {
   /// prologue, when given), `unroll` entries per iteration. `x(u)` is the row of X of entry e + u
   /// (offset to the tile's first column), `w(u)` its weight for row r. X and Y arrive offset to
   /// the tile's first column; R and T are constants at every call, so the loops fold away.
+  ///
+  /// With `groups` (baked indices), the entries are the constants 0..<E in those groups, one
+  /// block of straight-line code each, instead of a loop over [begin, end) (`name` names the
+  /// function then).
   static func vectorTile(
     _ c: inout CWriter, unroll: Int, sets: Int, parameters: String,
     outer: (open: String, lines: [String])?, begin: String, end: String,
-    x: (Int) -> String, w: (Int) -> String, load: (Int) -> [String]
+    x: (Int) -> String, w: (Int) -> String, load: (Int) -> [String],
+    name: String = "blk_tile", groups: [[Int]]? = nil
   ) {
     c.line("/* R rows x T (<= BLK_NT) columns of Y, in BLK_AS x R x BLK_NV vector accumulators. */")
-    c.open("BLK_INLINE void blk_tile(\(parameters), const int R, const int T) {")
+    c.open("BLK_INLINE void \(name)(\(parameters), const int R, const int T) {")
     c.line("blk_vec acc[BLK_AS][BLK_RT][BLK_NV];")
     c.line(
       "for (int a = 0; a < BLK_AS; a++) for (int r = 0; r < R; r++) for (int i = 0; i < BLK_NV; i++) acc[a][r][i] = blk_vzero();"
@@ -196,7 +201,6 @@ extension KernelGenerator {
       c.open(outer.open)
       c.lines(outer.lines)
     }
-    c.line("int e = \(begin);")
     func body(_ c: inout CWriter, _ us: [Int]) {
       for u in us { c.lines(load(u) + ["const float *restrict x\(u) = \(x(u));"]) }
       c.open("for (int i = 0; i < BLK_NV; i++) {")
@@ -208,21 +212,30 @@ extension KernelGenerator {
         )
       }
       c.open("for (int r = 0; r < R; r++) {")
-      for u in us {
-        let a = u % sets
+      for (slot, u) in us.enumerated() {
+        let a = (groups == nil ? u : slot) % sets
         c.line("acc[\(a)][r][i] = blk_vfma(blk_vset1(\(w(u))), xv\(u), acc[\(a)][r][i]);")
       }
       c.close()
       c.close()
     }
-    if unroll > 1 {
-      c.open("for (; e + \(unroll) <= \(end); e += \(unroll)) {")
-      body(&c, Array(0..<unroll))
+    if let groups {
+      for group in groups {
+        c.open("{")
+        body(&c, group)
+        c.close()
+      }
+    } else {
+      c.line("int e = \(begin);")
+      if unroll > 1 {
+        c.open("for (; e + \(unroll) <= \(end); e += \(unroll)) {")
+        body(&c, Array(0..<unroll))
+        c.close()
+      }
+      c.open("for (; e < \(end); e++) {")
+      body(&c, [0])
       c.close()
     }
-    c.open("for (; e < \(end); e++) {")
-    body(&c, [0])
-    c.close()
     if outer != nil { c.close() }
     c.open("for (int r = 0; r < R; r++) {")
     c.open("for (int i = 0; i < BLK_NV; i++) {")
@@ -361,7 +374,7 @@ extension KernelGenerator {
     let tailRows = w.rows % br
     // N = 1 loads whole vectors of a column's values: pad to 4 floats (masked past that).
     let brp = k.batch == 1 ? (br + 3) / 4 * 4 : br
-    blockColumnPack(&c, w, br: br, bc: bc, brp: brp)
+    blockColumnPack(&c, w, br: br, bc: bc, brp: brp, reorder: k.reorder)
     let u = k.unroll
     var rt = 1
     if k.batch == 1 {
@@ -369,44 +382,12 @@ extension KernelGenerator {
       c.line("")
       c.line("/* N = 1: rows [0, H) of one block row, vectorised over the rows of the block, in")
       c.line(" * BLK_UNROLL accumulator sets (one per entry of an unrolled iteration). */")
-      c.open(
-        "BLK_INLINE void blk_rows(const int *restrict cols, const float *restrict vals, int e0, int e1, const float *restrict X, float *restrict Y, const int H) {"
-      )
-      c.line("blk_vec acc[\(u)][BLK_NVR];")
-      c.line(
-        "for (int a = 0; a < \(u); a++) for (int i = 0; i < BLK_NVR; i++) acc[a][i] = blk_vzero();")
-      c.line("int e = e0;")
-      func body(_ c: inout CWriter, _ us: [Int]) {
-        for a in us {
-          c.line("const blk_vec x\(a) = blk_vset1(X[cols[e + \(a)]]);")
-          c.line("const float *restrict v\(a) = vals + (size_t)(e + \(a)) * BLK_BRP;")
-        }
-        c.open("for (int i = 0; i < BLK_NVR; i++) {")
-        c.line("const int n = BLK_BRP - i * BLK_VW;")
-        for a in us {
-          c.line(
-            "acc[\(a)][i] = blk_vfma(n >= BLK_VW ? blk_vload(v\(a) + i * BLK_VW) : blk_vloadn(v\(a) + i * BLK_VW, n), x\(a), acc[\(a)][i]);"
-          )
-        }
-        c.close()
-      }
-      if u > 1 {
-        c.open("for (; e + \(u) <= e1; e += \(u)) {")
-        body(&c, Array(0..<u))
-        c.close()
-      }
-      c.open("for (; e < e1; e++) {")
-      body(&c, [0])
-      c.close()
-      c.line("float out[BLK_NVR * BLK_VW];")
-      c.open("for (int i = 0; i < BLK_NVR; i++) {")
-      c.line("blk_vec s = acc[0][i];")
-      c.line("for (int a = 1; a < \(u); a++) s = blk_vadd(s, acc[a][i]);")
-      c.line("blk_vstore(out + i * BLK_VW, s);")
-      c.close()
-      c.line("for (int r = 0; r < H; r++) Y[r] = out[r];")
-      c.close()
-      c.line("")
+      vectorRows(
+        &c,
+        signature:
+          "BLK_INLINE void blk_rows(const int *restrict cols, const float *restrict vals, int e0, int e1, const float *restrict X, float *restrict Y, const int H)",
+        unroll: u, height: "H", x: { "X[cols[e + \($0)]]" },
+        v: { "vals + (size_t)(e + \($0)) * BLK_BRP" })
     } else {
       rt = vectorRowTile(nTile: k.nTile, lanes: lanes, maxRows: br)
       tileDefines(&c, nTile: k.nTile, lanes: lanes, rowTile: rt, sets: 1)
@@ -422,8 +403,10 @@ extension KernelGenerator {
         })
     }
     func rowBlock(_ c: inout CWriter, height: Int, heightName: String) {
-      c.line("const int e0 = p->row_start[rb];")
-      c.line("const int e1 = p->row_start[rb + 1];")
+      // With `reorder` the packed block rows are in processing order: position i, block row rb.
+      let at = k.reorder ? "i" : "rb"
+      c.line("const int e0 = p->row_start[\(at)];")
+      c.line("const int e1 = p->row_start[\(at) + 1];")
       c.line("const size_t row0 = (size_t)rb * BLK_BR;")
       if k.batch == 1 {
         c.line("blk_rows(p->cols, p->vals, e0, e1, X, Y + row0, \(heightName));")
@@ -440,10 +423,66 @@ extension KernelGenerator {
     }
     blockRowsKernel(
       &c, br: br, fullRows: fullRows, tailRows: tailRows, threads: k.threads, nBlock: k.nBlock,
-      nFull: k.batch / max(1, k.nTile) * k.nTile
+      nFull: k.batch / max(1, k.nTile) * k.nTile, reorder: k.reorder
     ) {
       rowBlock(&$0, height: $1, heightName: $2)
     }
+  }
+
+  /// The N = 1 block-row function `signature` (vectorised over the rows of the block): `unroll`
+  /// accumulator sets, the entries e in [e0, e1) in a loop, or with `groups` (baked indices) the
+  /// constant entries of each group in straight-line code. `x(slot)` is the X value of the
+  /// group's slot-th entry and `v(slot)` its values (`e` is the loop's entry; with groups, the
+  /// closures get the entry itself).
+  static func vectorRows(
+    _ c: inout CWriter, signature: String, unroll u: Int, height: String,
+    x: (Int) -> String, v: (Int) -> String, groups: [[Int]]? = nil
+  ) {
+    c.open(signature + " {")
+    c.line("blk_vec acc[\(u)][BLK_NVR];")
+    c.line(
+      "for (int a = 0; a < \(u); a++) for (int i = 0; i < BLK_NVR; i++) acc[a][i] = blk_vzero();")
+    /// Entries `es`, the `a`-th into accumulator set `a`.
+    func body(_ c: inout CWriter, _ es: [Int]) {
+      for (a, e) in es.enumerated() {
+        c.line("const blk_vec x\(a) = blk_vset1(\(x(e)));")
+        c.line("const float *restrict v\(a) = \(v(e));")
+      }
+      c.open("for (int i = 0; i < BLK_NVR; i++) {")
+      c.line("const int n = BLK_BRP - i * BLK_VW;")
+      for a in es.indices {
+        c.line(
+          "acc[\(a)][i] = blk_vfma(n >= BLK_VW ? blk_vload(v\(a) + i * BLK_VW) : blk_vloadn(v\(a) + i * BLK_VW, n), x\(a), acc[\(a)][i]);"
+        )
+      }
+      c.close()
+    }
+    if let groups {
+      for group in groups {
+        c.open("{")
+        body(&c, group)
+        c.close()
+      }
+    } else {
+      c.line("int e = e0;")
+      if u > 1 {
+        c.open("for (; e + \(u) <= e1; e += \(u)) {")
+        body(&c, Array(0..<u))
+        c.close()
+      }
+      c.open("for (; e < e1; e++) {")
+      body(&c, [0])
+      c.close()
+    }
+    c.line("float out[BLK_NVR * BLK_VW];")
+    c.open("for (int i = 0; i < BLK_NVR; i++) {")
+    c.line("blk_vec s = acc[0][i];")
+    c.line("for (int a = 1; a < \(u); a++) s = blk_vadd(s, acc[a][i]);")
+    c.line("blk_vstore(out + i * BLK_VW, s);")
+    c.close()
+    c.line("for (int r = 0; r < \(height); r++) Y[r] = out[r];")
+    c.close()
+    c.line("")
   }
 
   private static func csr(_ c: inout CWriter, _ v: KernelVariant) {

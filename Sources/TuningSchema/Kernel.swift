@@ -136,10 +136,19 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
   /// `nBlock` columns of X and Y before the next `nBlock`, so those columns of X stay in cache
   /// across the block rows. A multiple of `nTile` below the tiled width of N.
   public var nBlock: Int
+  /// Pattern-specialised code (block-column, explicit ISAs, 1 thread, no cache tile or
+  /// prefetch): the kept column indices are baked into the kernel as constants, one function per
+  /// distinct block-row pattern (kept columns and height), instead of being read from the index
+  /// array. The kernel is then for one mask only (the workload's `maskHash`).
+  public var baked: Bool
+  /// Block rows processed in the order of their patterns (block-column, 1 thread): block rows with
+  /// the same kept columns run one after another (a sort of their index lists, so similar ones
+  /// are adjacent too), instead of top to bottom.
+  public var reorder: Bool
 
   public init(
     batch: Int, unroll: Int = 1, nTile: Int = 1, isa: KernelISA = .scalar, threads: Int = 1,
-    prefetch: Int = 0, nBlock: Int = 0
+    prefetch: Int = 0, nBlock: Int = 0, baked: Bool = false, reorder: Bool = false
   ) {
     self.batch = batch
     self.unroll = unroll
@@ -148,16 +157,19 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
     self.threads = threads
     self.prefetch = prefetch
     self.nBlock = nBlock
+    self.baked = baked
+    self.reorder = reorder
   }
 
   enum CodingKeys: String, CodingKey {
-    case batch, unroll, isa, threads, prefetch
+    case batch, unroll, isa, threads, prefetch, baked, reorder
     case nTile = "n_tile"
     case nBlock = "n_block"
   }
 
-  /// `isa`, `threads`, `prefetch` and `n_block` are optional in the JSON: records written before
-  /// they existed are scalar, 1-thread, without prefetch and without a cache tile.
+  /// `isa`, `threads`, `prefetch`, `n_block`, `baked` and `reorder` are optional in the JSON:
+  /// records written before they existed are scalar, 1-thread, without prefetch, cache tile,
+  /// baked indices or reordering.
   public init(from decoder: any Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     batch = try c.decode(Int.self, forKey: .batch)
@@ -167,6 +179,8 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
     threads = try c.decodeIfPresent(Int.self, forKey: .threads) ?? 1
     prefetch = try c.decodeIfPresent(Int.self, forKey: .prefetch) ?? 0
     nBlock = try c.decodeIfPresent(Int.self, forKey: .nBlock) ?? 0
+    baked = try c.decodeIfPresent(Bool.self, forKey: .baked) ?? false
+    reorder = try c.decodeIfPresent(Bool.self, forKey: .reorder) ?? false
   }
 
   /// Knobs at their defaults are not written, so the canonical JSON (and the ID) of a scalar
@@ -180,6 +194,8 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
     if threads != 1 { try c.encode(threads, forKey: .threads) }
     if prefetch != 0 { try c.encode(prefetch, forKey: .prefetch) }
     if nBlock != 0 { try c.encode(nBlock, forKey: .nBlock) }
+    if baked { try c.encode(baked, forKey: .baked) }
+    if reorder { try c.encode(reorder, forKey: .reorder) }
   }
 }
 

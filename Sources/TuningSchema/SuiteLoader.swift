@@ -792,7 +792,7 @@ public enum SuiteLoader {
         allowed: [
           "compiler", "flags", "events", "min_repeats", "max_repeats", "warmup", "budget_s",
           "cold", "simulate", "wait_idle_s", "ci_fraction", "min_time_s", "multiplex", "isa",
-          "unroll", "n_tile", "threads", "prefetch", "n_block",
+          "unroll", "n_tile", "threads", "prefetch", "n_block", "baked", "reorder",
         ])
       if let v = s["compiler"] {
         check {
@@ -907,6 +907,16 @@ public enum SuiteLoader {
             throw fail(v, "'kernels.n_block' must list distinct tile widths (0: none)")
           }
           k.nBlock = b
+        }
+      }
+      for key in ["baked", "reorder"] {
+        guard let v = s[key] else { continue }
+        check {
+          let b = try list(v, "kernels.\(key)").map { try bool($0, "kernels.\(key)") }
+          guard !b.isEmpty, Set(b).count == b.count else {
+            throw fail(v, "'kernels.\(key)' must list false, true or both, each once")
+          }
+          if key == "baked" { k.baked = b } else { k.reorder = b }
         }
       }
       if let v = s["prefetch"] {

@@ -254,6 +254,13 @@ public struct KernelSpec: Codable, Hashable, Sendable {
   /// Cache tiles over N (`KernelKnobs.nBlock`; 0: none) explored for block-column kernels with
   /// N > 1, where they fit the register tile (nil: 0 only).
   public var nBlock: [Int]? = nil
+  /// Baked indices (`KernelKnobs.baked`: pattern-specialised code) explored for block-column
+  /// kernels with one thread, no prefetch or cache tile, of at most
+  /// `KernelGenerator.bakedEntryLimit` kept-column entries (nil: false only).
+  public var baked: [Bool]? = nil
+  /// Block rows in pattern order (`KernelKnobs.reorder`) explored for block-column kernels with
+  /// one thread (nil: false only).
+  public var reorder: [Bool]? = nil
 
   public static let maxUnroll = 16
   public static let maxPrefetch = 256
@@ -294,7 +301,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     case maxRepeats = "max_repeats"
     case ciFraction = "ci_fraction"
     case minTimeSeconds = "min_time_s"
-    case multiplex, isa, unroll, threads, compilers, prefetch
+    case multiplex, isa, unroll, threads, compilers, prefetch, baked, reorder
     case nTile = "n_tile"
     case nBlock = "n_block"
   }
@@ -325,6 +332,8 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     compilers = try c.decodeIfPresent([String].self, forKey: .compilers)
     prefetch = try c.decodeIfPresent([Int].self, forKey: .prefetch)
     nBlock = try c.decodeIfPresent([Int].self, forKey: .nBlock)
+    baked = try c.decodeIfPresent([Bool].self, forKey: .baked)
+    reorder = try c.decodeIfPresent([Bool].self, forKey: .reorder)
   }
 
   /// The suite's canonical form (its run id) must not change for suites that do not use the
@@ -352,6 +361,8 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     try c.encodeIfPresent(compilers, forKey: .compilers)
     try c.encodeIfPresent(prefetch, forKey: .prefetch)
     try c.encodeIfPresent(nBlock, forKey: .nBlock)
+    try c.encodeIfPresent(baked, forKey: .baked)
+    try c.encodeIfPresent(reorder, forKey: .reorder)
   }
 
   /// The thread counts of `threads` that a machine with `cpus` CPUs runs (at least [1]), and

@@ -440,6 +440,16 @@ struct FuzzCase: CustomStringConvertible {
         for v in variants {
           if v.knobs.threads == 1 { planned.append((fuzz, format, v)) } else { buildOnly.append(v) }
         }
+        // Baked indices and pattern order (block-column), at unroll 2.
+        for v in variants where v.knobs.threads == 1 && v.knobs.unroll == 2 {
+          for (baked, reorder) in [(true, false), (false, true), (true, true)]
+          where v.workload.format == .blockColumn {
+            var p = v
+            p.knobs.baked = baked
+            p.knobs.reorder = reorder
+            planned.append((fuzz, format, p))
+          }
+        }
       }
     }
     #expect(!buildOnly.isEmpty)
@@ -454,7 +464,7 @@ struct FuzzCase: CustomStringConvertible {
     DispatchQueue.concurrentPerform(iterations: 2) { lane in
       for i in stride(from: lane, to: jobs.count, by: 2) {
         let v = jobs[i].2
-        let build = builder.build(KernelGenerator.generate(v))
+        let build = builder.build(KernelGenerator.generate(v, mask: jobs[i].0.layer.mask))
         guard build.ok, let binary = build.binaryPath else {
           results.set(i, .failure(BuildLog(text: build.log)))
           continue
@@ -466,7 +476,7 @@ struct FuzzCase: CustomStringConvertible {
     }
     for (i, (fuzz, format, v)) in jobs.enumerated() {
       let what =
-        "seed \(seed) \(format.rawValue) \(fuzz) isa=\(v.knobs.isa) unroll=\(v.knobs.unroll) nTile=\(v.knobs.nTile) threads=\(v.knobs.threads)"
+        "seed \(seed) \(format.rawValue) \(fuzz) isa=\(v.knobs.isa) unroll=\(v.knobs.unroll) nTile=\(v.knobs.nTile) threads=\(v.knobs.threads) baked=\(v.knobs.baked) reorder=\(v.knobs.reorder)"
       switch results.get(i) {
       case .failure(let log)?:
         Issue.record("\(what): build failed\n\(log.suffix(3000))")

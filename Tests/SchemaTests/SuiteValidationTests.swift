@@ -131,6 +131,11 @@ import Testing
     let nb = try SuiteLoader.parse(base + "kernels: {n_block: [0, 128]}\n", file: "s.yaml")
     #expect(nb.kernels.nBlock == [0, 128])
     #expect(errors(base + "kernels: {n_block: [-8]}\n").count == 1)
+    let pat = try SuiteLoader.parse(
+      base + "kernels: {baked: [false, true], reorder: [true]}\n", file: "s.yaml")
+    #expect(pat.kernels.baked == [false, true] && pat.kernels.reorder == [true])
+    #expect(errors(base + "kernels: {baked: [true, true]}\n").count == 1)
+    #expect(errors(base + "kernels: {reorder: [maybe]}\n").count == 1)
     #expect(errors(base + "kernels: {threads: [2, 2]}\n").count == 1)
     #expect(errors(base + "objectives: [accuracy, accuracy]\n").count == 1)
     #expect(errors(base + "objectives: [{metric: latency, direction: up}]\n").count == 1)
