@@ -10,6 +10,7 @@ PACKAGES=(
   libpapi-dev libjson-c-dev papi-tools # the C kernel runner: counters, SDE, JSON output
   valgrind                             # deterministic (simulated) kernel cost: cachegrind
   gnuplot-nox                          # report plots (svg terminal; no X11)
+  libxnnpack-dev libpthreadpool-dev    # XNNPACK SpMM peer (kernels_xnnpack.c; xnnpack.h includes pthreadpool.h)
   dataset-fashion-mnist                # /usr/share/datasets/fashion-mnist
   bible-kjv unzip                      # the KJV character corpus (`bible`); the aeon wheel
 )

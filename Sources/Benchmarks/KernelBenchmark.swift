@@ -16,8 +16,10 @@ import TuningSchema
 /// - the fastest dense library: OpenBLAS sgemm (`scripts/bench/kernels_sgemm.c`, in a child with
 ///   the fastest `OPENBLAS_CORETYPE` of `CoreTypeProbe`), onnxruntime's MLAS MatMul and blkrew's
 ///   own dense kernel (`scripts/bench/kernels_peers.py` in the bench venv for the Python peers),
-/// - unstructured sparse at the same non-zero count: scipy.sparse CSR (same script). XNNPACK is
-///   recorded with the reason it is not measured.
+/// - unstructured sparse at the same non-zero count: scipy.sparse CSR (same script) and XNNPACK's
+///   SpMM (`scripts/bench/kernels_xnnpack.c`: a 1x1 NCHW convolution, which is exactly Y = W X
+///   with K input channels and N pixels; XNNPACK runs 1x1 NCHW convolutions as SpMM over the
+///   non-zero weights).
 ///
 /// Weights are seeded random; the mask is a seeded block-column mask at the rate: every `br x bc`
 /// block keeps `bc / rate` of its column segments (blocks with fewer than `rate` columns: the
@@ -45,6 +47,11 @@ public struct KernelBenchmark: Benchmark {
     var n: Int
     var tag: String { "\(label)_n\(n)" }
   }
+
+  /// Small layers for the baked-indices figures (label, M, K, rate), batch 1, block 8x16.
+  static let patternLayers = [
+    ("fc256", 256, 256, 8), ("conv64x576", 64, 576, 4), ("fc512", 512, 512, 8),
+  ]
 
   struct Block: Hashable {
     var rows: Int
@@ -126,6 +133,8 @@ public struct KernelBenchmark: Benchmark {
     var blkrewDenseKnobs: KernelKnobs?
     var blkrewDenseCold: Double?
     var csr: [Int: Double] = [:]
+    /// XNNPACK's SpMM (a 1x1 NCHW convolution: exactly Y = W X) at the rate's non-zero count.
+    var xnnpack: [Int: Double] = [:]
     var notes: [String: String] = [:]
     /// The fastest 1-thread dense time and its name.
     var bestDense: (String, Double)? {
@@ -134,6 +143,11 @@ public struct KernelBenchmark: Benchmark {
     }
     var bestDenseCold: (String, Double)? {
       [("openblas", openblasCold), ("blkrew-dense", blkrewDenseCold)]
+        .compactMap { n, t in t.map { (n, $0) } }.min { $0.1 < $1.1 }
+    }
+    /// The fastest unstructured sparse library at `rate` and its name.
+    func bestSparse(_ rate: Int) -> (String, Double)? {
+      [("scipy-csr", csr[rate]), ("xnnpack-spmm", xnnpack[rate])]
         .compactMap { n, t in t.map { (n, $0) } }.min { $0.1 < $1.1 }
     }
   }
@@ -183,6 +197,17 @@ public struct KernelBenchmark: Benchmark {
     let sgemmExe = try Self.compileC(
       root: root, source: "scripts/bench/kernels_sgemm.c", output: work.path + "/sgemm",
       flags: ["-O2", "-march=native"], libraries: ["-lopenblas"])
+    // XNNPACK's sparse path (libxnnpack-dev, installed by scripts/setup.sh); without it the
+    // figures say why.
+    var xnnpackWhy = ""
+    var xnnpackExe: String?
+    do {
+      xnnpackExe = try Self.compileC(
+        root: root, source: "scripts/bench/kernels_xnnpack.c", output: work.path + "/xnnpack",
+        flags: ["-O2"], libraries: ["-lXNNPACK", "-lm"])
+    } catch {
+      xnnpackWhy = "\(error) (apt-get install libxnnpack-dev libpthreadpool-dev)"
+    }
 
     // 1. FMA peak (again at the end; the best of both).
     var peak1 = 0.0
@@ -550,6 +575,9 @@ public struct KernelBenchmark: Benchmark {
           peers.blkrewDenseCold = measure(best, file, cold, &why)
         }
       }
+      // The non-zero count of each rate (the sparse peers run at it).
+      var keptByRate: [Int: Int] = [:]
+      for r in shapeRows where keptByRate[r.rate] == nil { keptByRate[r.rate] = r.kept }
       // 4d. onnxruntime and scipy CSR, one Python process per shape.
       if let python {
         var cases: [[String: Any]] = []
@@ -559,8 +587,6 @@ public struct KernelBenchmark: Benchmark {
             "threads": threads, "seconds": 0.6, "seed": 1, "cpu": warm.resolvedCPU ?? -1,
           ])
         }
-        var keptByRate: [Int: Int] = [:]
-        for r in shapeRows where keptByRate[r.rate] == nil { keptByRate[r.rate] = r.kept }
         for (rate, kept) in keptByRate.sorted(by: { $0.key < $1.key }) {
           cases.append([
             "id": "csr\(rate)", "kind": "csr", "m": shape.m, "k": shape.k, "n": shape.n,
@@ -587,11 +613,77 @@ public struct KernelBenchmark: Benchmark {
           peers.notes["python"] = "kernels_peers.py \(r?.summary ?? "did not run")"
         }
       }
+      // 4e. XNNPACK SpMM at each rate's non-zero count (random unstructured positions), 1 thread,
+      // pinned like the tuned kernels.
+      for (rate, kept) in keptByRate.sorted(by: { $0.key < $1.key }) {
+        guard let exe = xnnpackExe else {
+          peers.notes["xnnpack\(rate)"] = xnnpackWhy
+          continue
+        }
+        let pin = warm.resolvedCPU.map { ["--cpu", "\($0)"] } ?? []
+        let t = Self.runJSON(
+          exe,
+          ["\(shape.m)", "\(shape.k)", "\(shape.n)", "\(kept)", "\(rate)", quick ? "0.1" : "0.6"]
+            + pin, env: Self.threadEnv(1))
+        peers.xnnpack[rate] = t.0
+        if let why = t.1 { peers.notes["xnnpack\(rate)"] = why }
+      }
       peersByShape[sb] = peers
       rows += shapeRows
       progress(
         "\(sb): best dense \(peers.bestDense.map { "\($0.0) \(String(format: "%.3g s", $0.1))" } ?? "none")"
           + "; elapsed \(Int(ChildProcess.monotonicSeconds() - t0)) s")
+    }
+    // Baked indices where they apply: every goal layer above has more kept-column entries than
+    // `bakedEntryLimit`, so two small batch-1 layers of the sizes the paper suites prune (block
+    // 8x16), index arrays against the same knobs baked and reordered (alternating, min of 3).
+    for (label, m, k, rate) in quick ? [("fc256", 256, 256, 8)] : Self.patternLayers {
+      let (weights, mask, kept, _) = Self.makeLayer(
+        m: m, k: k, block: Self.blocks[0], rate: rate, seed: UInt64(m * 31 + rate))
+      let workload = Workload(
+        rows: m, cols: k, format: .blockColumn, blockRows: Self.blocks[0].rows,
+        blockCols: Self.blocks[0].cols, maskHash: Workload.maskHash(mask), kept: kept)
+      let file = work.appendingPathComponent("\(workload.id).workload")
+      try? WorkloadFile.write(rows: m, cols: k, weights: weights, mask: mask, to: file)
+      defer { try? FileManager.default.removeItem(at: file) }
+      let tag = "small_\(label)_n1_r\(rate)_b\(Self.blocks[0].label)"
+      let base = KernelVariant(
+        workload: workload, knobs: KernelKnobs(batch: 1, unroll: 2, isa: widest), target: "host",
+        compiler: target.compiler, flags: flags + KernelGenerator.isaFlags(widest),
+        generatorVersion: KernelGenerator.version)
+      var variants = [("arrays", base)]
+      for (name, baked, reorder) in [("baked", true, false), ("reorder", false, true)] {
+        var v = base
+        v.knobs.baked = baked
+        v.knobs.reorder = reorder
+        variants.append((name, v))
+      }
+      var best: [String: Double] = [:]
+      var why: [String] = []
+      for _ in 0..<(quick ? 1 : 3) {
+        for (name, v) in variants {
+          if let t = measure(v, file, warm, &why, mask: mask) {
+            best[name] = min(best[name] ?? t, t)
+          }
+        }
+      }
+      for name in ["baked", "reorder"] {
+        let ratio = best["arrays"].flatMap { a in best[name].map { a / $0 } }
+        figures.append(
+          BenchFigure(
+            name: "\(tag)_\(name == "baked" ? "baked_over_arrays" : "reorder_over_none")",
+            value: ratio, unit: "ratio", direction: .higherIsBetter,
+            note: ratio == nil
+              ? "not measured: \(why.first ?? "no result")"
+              : "\(m)x\(k), \(kept) kept, \(widest.rawValue) unroll 2: index-array kernel time / the "
+                + "same knobs \(name == "baked" ? "with the kept columns baked in" : "with the block rows in pattern order") "
+                + "(> 1: faster), min of \(quick ? 1 : 3) alternating runs each"))
+      }
+      progress(
+        "\(tag): "
+          + ["arrays", "baked", "reorder"].map { n in
+            "\(n) \(best[n].map { String(format: "%.3g us", $0 * 1e6) } ?? "failed")"
+          }.joined(separator: ", "))
     }
     measurePeak()
     settings["python_versions"] = versions.sorted(by: { $0.key < $1.key }).map {
@@ -610,13 +702,6 @@ public struct KernelBenchmark: Benchmark {
       BenchFigure(
         name: "fma_peak_2t_gflops", value: peak2 > 0 ? peak2 : nil, unit: "GFLOP/s",
         direction: .higherIsBetter, note: "FP32 FMA throughput, 2 threads (one per core)"))
-    figures.append(
-      BenchFigure(
-        name: "xnnpack", value: nil, unit: "ratio", direction: .higherIsBetter,
-        note:
-          "not measured: libxnnpack-dev is not installed here (dense path not wired in), and its sparse "
-          + "path does not apply: XNNPACK's SpMM runs only 1x1 convolutions in NCHW layout with "
-          + "an unstructured CSR-like weight format, not FC / GRU GEMMs or 3x3 convs as GEMM"))
     let gflops: (Double, Int, Int, Int) -> Double = { s, m, k, n in 2 * Double(m * k * n) / s / 1e9
     }
     for shape in shapes {
@@ -686,6 +771,16 @@ public struct KernelBenchmark: Benchmark {
                 : "scipy.sparse CSR @ dense, \(kept) random non-zeros (the block mask's count), 1 thread"
             ))
         }
+        let x = p.xnnpack[rate]
+        figures.append(
+          BenchFigure(
+            name: "\(sb)_r\(rate)_xnnpack_spmm_gflops",
+            value: x.map { 2 * Double(kept * shape.n) / $0 / 1e9 },
+            unit: "GFLOP/s", direction: .higherIsBetter,
+            note: x == nil
+              ? "not measured: \(p.notes["xnnpack\(rate)"] ?? "no result")"
+              : "XNNPACK SpMM (xnn_create_convolution2d_nchw_f32, 1x1 NCHW = Y = W X), \(kept) random "
+                + "non-zeros, 1 thread"))
       }
     }
     for row in rows {
@@ -728,13 +823,31 @@ public struct KernelBenchmark: Benchmark {
         figures.append(
           BenchFigure(
             name: "\(tag)_vs_scipy_csr", value: vsCSR, unit: "ratio", direction: .higherIsBetter,
-            goal: 3,
             note: vsCSR == nil
               ? (row.gflops == nil
                 ? missing : "not measured: \(p.notes["csr\(row.rate)"] ?? pythonWhy)")
-              : "scipy CSR time at the same non-zero count / tuned time (the best unstructured library measured)"
+              : "scipy CSR time at the same non-zero count / tuned time"
           ))
       }
+      let xnn = p.xnnpack[row.rate]
+      let vsXNN = row.bestSeconds.flatMap { s in xnn.map { $0 / s } }
+      figures.append(
+        BenchFigure(
+          name: "\(tag)_vs_xnnpack_spmm", value: vsXNN, unit: "ratio", direction: .higherIsBetter,
+          note: vsXNN == nil
+            ? (row.gflops == nil
+              ? missing : "not measured: \(p.notes["xnnpack\(row.rate)"] ?? "no result")")
+            : "XNNPACK SpMM time at the same non-zero count / tuned time"))
+      let sparse = p.bestSparse(row.rate)
+      let vsSparse = row.bestSeconds.flatMap { s in sparse.map { $0.1 / s } }
+      figures.append(
+        BenchFigure(
+          name: "\(tag)_vs_best_sparse", value: vsSparse, unit: "ratio",
+          direction: .higherIsBetter, goal: quick ? nil : 3,
+          note: vsSparse == nil
+            ? (row.gflops == nil ? missing : "not measured: no unstructured sparse peer")
+            : "\(sparse!.0) (the fastest unstructured sparse library measured) time at the same "
+              + "non-zero count / tuned time"))
       if let t0 = row.bestWithoutCacheTile, let t = row.bestSeconds {
         figures.append(
           BenchFigure(
@@ -897,21 +1010,22 @@ public struct KernelBenchmark: Benchmark {
       .joined(separator: " ") + "\n"
     }
     out += line([
-      "shape", "rate", "block", "tuned GF/s", "%peak", "vsDense", "(best dense)", "vsCSR", "cold",
+      "shape", "rate", "block", "tuned GF/s", "%peak", "vsDense", "(best dense)", "vsSparse",
+      "cold",
       "coldGoal", "goals",
     ])
     for r in rows {
       let p = peers[r.shape.tag] ?? Peers()
       let dense = p.bestDense
       let vsDense = r.bestSeconds.flatMap { s in dense.map { $0.1 / s } }
-      let vsCSR = r.bestSeconds.flatMap { s in p.csr[r.rate].map { $0 / s } }
+      let vsCSR = r.bestSeconds.flatMap { s in p.bestSparse(r.rate).map { $0.1 / s } }
       let pct = r.gflops.map { 100 * $0 / max(peak, 1e-9) }
       var goals: [String] = []
       if r.shape.n >= 16 { goals.append("peak " + ((pct ?? 0) >= 85 ? "ok" : "NO")) }
       if r.shape.n >= 16 && r.block.rows == 8 && (r.rate == 4 || r.rate == 8) {
         goals.append("dense " + ((vsDense ?? 0) >= 0.9 * Double(r.rate) ? "ok" : "NO"))
       }
-      if vsCSR != nil { goals.append("csr " + ((vsCSR ?? 0) >= 3 ? "ok" : "NO")) }
+      if vsCSR != nil { goals.append("sparse " + ((vsCSR ?? 0) >= 3 ? "ok" : "NO")) }
       var coldRatio: Double?
       var coldGoal: Double?
       if r.shape.n == 1 {
