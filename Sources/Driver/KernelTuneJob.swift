@@ -37,6 +37,10 @@ public struct KernelTuneJob {
   public var threads: [Int] = [1]
   /// Compilers explored on the host (nil: the target's compiler, gcc on the host).
   public var compilers: [String]?
+  /// A last stage per layer: the best (1-thread block-column) variant again with its block rows
+  /// in pattern order and, where `KernelGenerator.supportsBaked`, with the indices baked in; a
+  /// faster one becomes the layer's best.
+  public var patterns = false
 
   public init(checkpoint: String) { self.checkpoint = checkpoint }
 
@@ -239,14 +243,8 @@ public struct KernelTuneJob {
       var results: [Int: RunResult] = [:]
       // This layer's share of the budget (what earlier layers left over carries on).
       let layerDeadline = start + budgetSeconds * Double(li + 1) / Double(weights.count)
-      let outcome = KnobSearch.run(
-        strategy, sizes: sizes,
-        start: [0, isas.count - 1, min(1, sizes[2] - 1), sizes[3] / 2, 0]
-      ) { point in
-        let remaining = layerDeadline - ChildProcess.monotonicSeconds()
-        guard remaining > 0 else { return nil }
-        let index = variantIndex(point)
-        let v = variants[index]
+      /// Builds and runs `v` with a sampling budget from the `remaining` seconds.
+      func runVariant(_ v: KernelVariant, remaining: Double) -> RunResult {
         var settings = RunSettings()
         settings.budgetSeconds = max(0.01, min(0.3, remaining / 8))
         settings.events = ["perf::task-clock"]
@@ -260,32 +258,66 @@ public struct KernelTuneJob {
         } else {
           r = RunResult.failed(v, .buildFailed, message: String(built.log.suffix(400)))
         }
-        results[index] = r
         progress(
           "  \(v.knobs) -> \(r.outcome.rawValue)"
             + (r.medianSeconds.map { String(format: " %.3g s", $0) } ?? ""))
+        return r
+      }
+      let outcome = KnobSearch.run(
+        strategy, sizes: sizes,
+        start: [0, isas.count - 1, min(1, sizes[2] - 1), sizes[3] / 2, 0]
+      ) { point in
+        let remaining = layerDeadline - ChildProcess.monotonicSeconds()
+        guard remaining > 0 else { return nil }
+        let index = variantIndex(point)
+        let r = runVariant(variants[index], remaining: remaining)
+        results[index] = r
         guard r.outcome == .measured, !kernelTarget.emulated else { return nil }
         return r.medianSeconds
       }
       var best: RunResult?
-      for (point, _) in outcome.measured {
-        let index = variantIndex(point)
-        guard let r = results[index] else { continue }  // out of budget: not run
+      var bestKnobs: KernelKnobs?
+      func record(_ r: RunResult, _ v: KernelVariant) {
         summary.variants.append(
           Variant(
-            id: r.variantID, layer: w.name, knobs: variants[index].knobs, outcome: r.outcome,
+            id: r.variantID, layer: w.name, knobs: v.knobs, outcome: r.outcome,
             maxAbsErr: r.maxAbsErr, tolerance: r.tolerance,
             medianSeconds: kernelTarget.emulated ? nil : r.medianSeconds))
         if !kernelTarget.emulated, r.outcome == .measured, let m = r.medianSeconds,
           m < (best?.medianSeconds ?? .infinity)
         {
           best = r
+          bestKnobs = v.knobs
+        }
+      }
+      for (point, _) in outcome.measured {
+        let index = variantIndex(point)
+        guard let r = results[index] else { continue }  // out of budget: not run
+        record(r, variants[index])
+      }
+      var extra = 0
+      if patterns, let knobs = bestKnobs,
+        let v = variants.first(where: { $0.knobs == knobs }),
+        KernelGenerator.supportsReorder(format, threads: knobs.threads)
+      {
+        var candidates: [KernelVariant] = []
+        var reordered = v
+        reordered.knobs.reorder = true
+        candidates.append(reordered)
+        var baked = v
+        baked.knobs.baked = true
+        if KernelGenerator.supportsBaked(workload, knobs: baked.knobs) { candidates.append(baked) }
+        for c in candidates {
+          let remaining = max(0.05, layerDeadline - ChildProcess.monotonicSeconds())
+          record(runVariant(c, remaining: remaining), c)
+          extra += 1
         }
       }
       summary.layers.append(
         Layer(
           layer: w.name, rows: w.rows, cols: w.cols, format: format, n: n, kept: kept,
-          space: variants.count, measured: results.count, bestVariantID: best?.variantID,
+          space: variants.count + extra, measured: results.count + extra,
+          bestVariantID: best?.variantID,
           bestMedianSeconds: best?.medianSeconds,
           bestGFLOPS: best?.medianSeconds.map { 2 * Double(kept * n) / $0 / 1e9 }))
     }

@@ -19,7 +19,9 @@ struct Kernel: ParsableCommand {
         Every variant is checked against the dense reference before it is timed; a wrong one is \
         reported as wrongResult, never as fast. The knob space is the target's ISAs x unroll x \
         register-tile width (x threads for block-sparse layers with --threads 1,2; x compilers \
-        on the host with --compiler gcc,clang); --strategy \
+        on the host with --compiler gcc,clang); --patterns then tries each block-column layer's \
+        best variant with its block rows in pattern order and, at batch 1 on small layers, with \
+        the kept column indices baked into the code; --strategy \
         exhaustive tries it in order, greedy does coordinate \
         descent with early stopping, random draws points. --budget-s bounds the whole run \
         (variants not reached are left out). Exit 66 when the checkpoint does not exist, 65 when \
@@ -42,6 +44,8 @@ struct Kernel: ParsableCommand {
     @Option(help: "Compilers explored on the host, e.g. gcc,clang (default: gcc).")
     var compiler: String?
     @Option(help: "The model, when the checkpoint's metadata does not name it.") var model: String?
+    @Flag(help: "Also try the best variant of each layer reordered and with baked indices.")
+    var patterns = false
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
@@ -84,6 +88,7 @@ struct Kernel: ParsableCommand {
       job.threads = threadCounts ?? [1]
       job.compilers = compiler.map { $0.split(separator: ",").map(String.init) }
       job.model = model
+      job.patterns = patterns
       let summary = try guarded {
         try job.run { FileHandle.standardError.write(Data("blkrew: \($0)\n".utf8)) }
       }

@@ -62,6 +62,22 @@ import Testing
       }
     }
 
+    // --patterns: the best variant again reordered and (batch 1, a small layer) baked, both
+    // verified and in the space.
+    let pat = try blkrew(
+      [
+        "kernel", "tune", "--checkpoint", "p.safetensors", "--layer", "fc2", "--batch", "1",
+        "--budget-s", "60", "--strategy", "greedy", "--patterns", "--json",
+      ], cwd: dir)
+    #expect(pat.exitCode == 0, "\(pat.stderrText)")
+    let pj = try #require(
+      try JSONSerialization.jsonObject(with: Data(pat.stdoutText.utf8)) as? [String: Any])
+    let pv = try #require(pj["variants"] as? [[String: Any]])
+    let knobs = pv.compactMap { $0["knobs"] as? [String: Any] }
+    #expect(knobs.contains { $0["reorder"] as? Bool == true }, "\(knobs)")
+    #expect(knobs.contains { $0["baked"] as? Bool == true }, "\(knobs)")
+    #expect(pv.allSatisfy { $0["outcome"] as? String == "measured" }, "\(pv)")
+
     let badThreads = try blkrew(
       ["kernel", "tune", "--checkpoint", "p.safetensors", "--threads", "0,2"], cwd: dir)
     #expect(badThreads.exitCode == 64 && badThreads.stderrText.contains("--threads"))
