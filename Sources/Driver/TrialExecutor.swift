@@ -320,15 +320,19 @@ public struct TrialExecutor {
         "\(layer.name): skipping threads \(threads.skipped.map(String.init).joined(separator: ", ")): this machine has \(ProcessInfo.processInfo.activeProcessorCount) CPU(s)"
       )
     }
+    // Compilers and flag sets as knobs: each variant's are recorded with it.
+    let buildKnobs = suite.kernels.allCompilers.count > 1 || suite.kernels.allFlagSets.count > 1
     for batch in batches {
       let variants = suite.kernels.allCompilers.flatMap { compiler in
-        KernelGenerator.variants(
-          for: workload, batch: batch, target: "host", compiler: compiler,
-          flags: suite.kernels.flags, isas: isas.run,
-          unrolls: suite.kernels.unroll ?? KernelGenerator.unrollValues,
-          nTiles: suite.kernels.nTile ?? KernelGenerator.nTileValues, threads: threads.run,
-          prefetches: suite.kernels.prefetch ?? [0], nBlocks: suite.kernels.nBlock ?? [0],
-          bakes: suite.kernels.baked ?? [false], reorders: suite.kernels.reorder ?? [false])
+        suite.kernels.allFlagSets.flatMap { flags in
+          KernelGenerator.variants(
+            for: workload, batch: batch, target: "host", compiler: compiler,
+            flags: flags, isas: isas.run,
+            unrolls: suite.kernels.unroll ?? KernelGenerator.unrollValues,
+            nTiles: suite.kernels.nTile ?? KernelGenerator.nTileValues, threads: threads.run,
+            prefetches: suite.kernels.prefetch ?? [0], nBlocks: suite.kernels.nBlock ?? [0],
+            bakes: suite.kernels.baked ?? [false], reorders: suite.kernels.reorder ?? [false])
+        }
       }
       for variant in variants {
         let result: RunResult
@@ -347,7 +351,8 @@ public struct TrialExecutor {
           .init(
             variantID: variant.id, knobs: variant.knobs, outcome: result.outcome,
             medianSeconds: result.medianSeconds,
-            maxAbsErr: result.maxAbsErr, tolerance: result.tolerance))
+            maxAbsErr: result.maxAbsErr, tolerance: result.tolerance,
+            compiler: buildKnobs ? variant.compiler : nil, flags: buildKnobs ? variant.flags : nil))
         // The model latency is at `latency.threads` (1): variants with other thread counts are
         // measured and recorded beside it, never summed into it.
         let latencyVariant =

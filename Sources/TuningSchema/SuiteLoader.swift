@@ -815,17 +815,38 @@ public enum SuiteLoader {
       if let v = s["flags"] {
         check {
           guard case .sequence(let seq) = v else { throw fail(v, "'kernels.flags' must be a list") }
-          var flags: [String] = []
-          for item in seq {
-            check {
-              let f = try string(item, "kernels.flags")
-              guard SuiteLoader.allowedFlagPrefixes.contains(where: { f.hasPrefix($0) }) else {
-                throw fail(item, "compiler flag '\(f)' is not allowed")
+          /// One flag set (a list of allowed flags).
+          func flagSet(_ items: [Node]) -> [String] {
+            var flags: [String] = []
+            for item in items {
+              check {
+                let f = try string(item, "kernels.flags")
+                guard SuiteLoader.allowedFlagPrefixes.contains(where: { f.hasPrefix($0) }) else {
+                  throw fail(item, "compiler flag '\(f)' is not allowed")
+                }
+                flags.append(f)
               }
-              flags.append(f)
             }
+            return flags
           }
-          k.flags = flags
+          // A list of flags, or a list of flag sets: then every set is a knob of the search.
+          let nested = seq.contains { if case .sequence = $0 { true } else { false } }
+          guard nested else {
+            k.flags = flagSet(Array(seq))
+            return
+          }
+          var sets: [[String]] = []
+          for item in seq {
+            guard case .sequence(let inner) = item, !inner.isEmpty else {
+              throw fail(item, "'kernels.flags' sets must each be a non-empty list of flags")
+            }
+            sets.append(flagSet(Array(inner)))
+          }
+          guard Set(sets).count == sets.count else {
+            throw fail(v, "'kernels.flags' lists a flag set twice")
+          }
+          k.flags = sets[0]
+          k.flagSets = sets.count > 1 ? sets : nil
         }
       }
       if let v = s["events"] {

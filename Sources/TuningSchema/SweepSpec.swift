@@ -209,6 +209,11 @@ public struct KernelSpec: Codable, Hashable, Sendable {
   /// The compilers the kernel search builds every variant with.
   public var allCompilers: [String] { compilers ?? [compiler] }
   public var flags: [String] = ["-O3", "-march=native"]
+  /// With `flags: [[-O3, ...], [-O2, ...]]`: every flag set is a knob of the kernel search
+  /// (`flags` is then the first). nil for one set, so the canonical form stays as it was.
+  public var flagSets: [[String]]? = nil
+  /// The flag sets the kernel search builds every variant with.
+  public var allFlagSets: [[String]] { flagSets ?? [flags] }
   public var events: [String] = [
     "PAPI_TOT_CYC", "PAPI_TOT_INS", "PAPI_L1_DCM", "PAPI_L2_DCM", "PAPI_BR_MSP",
     "perf::task-clock", "perf::page-faults", "perf::context-switches",
@@ -302,6 +307,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     case ciFraction = "ci_fraction"
     case minTimeSeconds = "min_time_s"
     case multiplex, isa, unroll, threads, compilers, prefetch, baked, reorder
+    case flagSets = "flag_sets"
     case nTile = "n_tile"
     case nBlock = "n_block"
   }
@@ -330,6 +336,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     nTile = try c.decodeIfPresent([Int].self, forKey: .nTile)
     threads = try c.decodeIfPresent([Int].self, forKey: .threads)
     compilers = try c.decodeIfPresent([String].self, forKey: .compilers)
+    flagSets = try c.decodeIfPresent([[String]].self, forKey: .flagSets)
     prefetch = try c.decodeIfPresent([Int].self, forKey: .prefetch)
     nBlock = try c.decodeIfPresent([Int].self, forKey: .nBlock)
     baked = try c.decodeIfPresent([Bool].self, forKey: .baked)
@@ -359,6 +366,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     try c.encodeIfPresent(nTile, forKey: .nTile)
     try c.encodeIfPresent(threads, forKey: .threads)
     try c.encodeIfPresent(compilers, forKey: .compilers)
+    try c.encodeIfPresent(flagSets, forKey: .flagSets)
     try c.encodeIfPresent(prefetch, forKey: .prefetch)
     try c.encodeIfPresent(nBlock, forKey: .nBlock)
     try c.encodeIfPresent(baked, forKey: .baked)

@@ -251,9 +251,13 @@ public struct LayerLatency: Codable, Hashable, Sendable {
     public var medianSeconds: Double?
     public var maxAbsErr: Double?
     public var tolerance: Double?
+    /// The variant's compiler and flags, recorded when the suite explores more than one compiler
+    /// or flag set (else nil: the suite's `kernels.compiler` and `kernels.flags`).
+    public var compiler: String?
+    public var flags: [String]?
     public init(
       variantID: String, knobs: KernelKnobs, outcome: RunOutcome, medianSeconds: Double?,
-      maxAbsErr: Double?, tolerance: Double?
+      maxAbsErr: Double?, tolerance: Double?, compiler: String? = nil, flags: [String]? = nil
     ) {
       self.variantID = variantID
       self.knobs = knobs
@@ -261,9 +265,11 @@ public struct LayerLatency: Codable, Hashable, Sendable {
       self.medianSeconds = medianSeconds
       self.maxAbsErr = maxAbsErr
       self.tolerance = tolerance
+      self.compiler = compiler
+      self.flags = flags
     }
     enum CodingKeys: String, CodingKey {
-      case knobs, outcome, tolerance
+      case knobs, outcome, tolerance, compiler, flags
       case variantID = "variant_id"
       case medianSeconds = "median_s"
       case maxAbsErr = "max_abs_err"

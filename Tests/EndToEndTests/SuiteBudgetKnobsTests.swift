@@ -72,7 +72,7 @@ import TuningSchema
       .replacingOccurrences(
         of: "kernels: {min_repeats: 3, max_repeats: 5, warmup: 1, budget_s: 0.01}",
         with:
-          "kernels: {min_repeats: 3, max_repeats: 5, warmup: 1, budget_s: 0.01, isa: [auto], unroll: [2], n_tile: [4], threads: [1, 2]}"
+          "kernels: {min_repeats: 3, max_repeats: 5, warmup: 1, budget_s: 0.01, isa: [auto], unroll: [2], n_tile: [4], threads: [1, 2], flags: [[-O3, -march=native], [-O2, -march=native]]}"
       )
       + "\nbudget: {trials: 2}\n"
     try suite.write(toFile: "\(dir)/b.yaml", atomically: true, encoding: .utf8)
@@ -112,6 +112,9 @@ import TuningSchema
       #expect(best?.knobs.threads == 1, "\(layer.layer)")
     }
     #expect(Set(variants.map(\.knobs.isa.rawValue)) == supported)
+    // Two flag sets: every variant records its flags (and compiler), and both sets ran.
+    #expect(variants.allSatisfy { $0.compiler == "gcc" && $0.flags != nil })
+    #expect(Set(variants.compactMap { $0.flags?.first }) == ["-O3", "-O2"])
     #expect(variants.allSatisfy { $0.outcome == .measured }, "\(variants.map(\.outcome))")
 
     // The budget counts the run's records: a rerun starts nothing.
