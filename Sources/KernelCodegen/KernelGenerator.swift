@@ -272,6 +272,32 @@ public enum KernelGenerator {
     max(1, min(maxRows, 12 / max(1, nTile / vectorWidth)))
   }
 
+  /// The loop over the entries e in [begin, end): `int e = begin;`, `unroll` entries per
+  /// iteration (`body` of 0..<unroll, offsets from e), then one at a time; or, with `groups`
+  /// (baked indices), each group of constant entries as one block of straight-line code.
+  static func entryLoops(
+    _ c: inout CWriter, begin: String, end: String, unroll: Int, groups: [[Int]]? = nil,
+    body: (inout CWriter, [Int]) -> Void
+  ) {
+    if let groups {
+      for group in groups {
+        c.open("{")
+        body(&c, group)
+        c.close()
+      }
+      return
+    }
+    c.line("int e = \(begin);")
+    if unroll > 1 {
+      c.open("for (; e + \(unroll) <= \(end); e += \(unroll)) {")
+      body(&c, Array(0..<unroll))
+      c.close()
+    }
+    c.open("for (; e < \(end); e++) {")
+    body(&c, [0])
+    c.close()
+  }
+
   /// Emits `blk_tile` (R rows x BLK_NT columns in vector accumulators, `unroll` entries per
   /// iteration) and `blk_tail` (R rows x T < BLK_NT columns, plain loops) over the entries
   /// `e` in [begin, end). `x(u)` is the row of X of entry e + u, `w(u)` its weight for row r, and
@@ -284,7 +310,6 @@ public enum KernelGenerator {
     c.open("BLK_INLINE void blk_tile(\(parameters), const int R) {")
     c.line("blk_vN acc[BLK_RT][BLK_NVN];")
     c.line("for (int r = 0; r < R; r++) for (int i = 0; i < BLK_NVN; i++) acc[r][i] = (blk_vN){0};")
-    c.line("int e = \(begin);")
     func body(_ c: inout CWriter, _ us: [Int]) {
       for u in us { c.lines(load(u) + ["const float *restrict x\(u) = \(x(u));"]) }
       c.open("for (int i = 0; i < BLK_NVN; i++) {")
@@ -294,14 +319,7 @@ public enum KernelGenerator {
       c.close()
       c.close()
     }
-    if unroll > 1 {
-      c.open("for (; e + \(unroll) <= \(end); e += \(unroll)) {")
-      body(&c, Array(0..<unroll))
-      c.close()
-    }
-    c.open("for (; e < \(end); e++) {")
-    body(&c, [0])
-    c.close()
+    entryLoops(&c, begin: begin, end: end, unroll: unroll, body: body)
     c.line(
       "for (int r = 0; r < R; r++) for (int i = 0; i < BLK_NVN; i++) *(blk_vN *)(Y + (size_t)r * BLK_N + i * BLK_VN) = acc[r][i];"
     )
@@ -395,7 +413,6 @@ public enum KernelGenerator {
       c.line(
         "for (int i = 0; i < BLK_NVR; i++) { \((0..<u).map { "acc\($0)[i] = (blk_vR){0};" }.joined(separator: " ")) }"
       )
-      c.line("int e = e0;")
       func body(_ c: inout CWriter, _ us: [Int]) {
         for a in us {
           c.line("const float x\(a) = X[cols[e + \(a)]];")
@@ -405,14 +422,7 @@ public enum KernelGenerator {
         for a in us { c.line("acc\(a)[i] += *(const blk_vR *)(v\(a) + i * BLK_VR) * x\(a);") }
         c.close()
       }
-      if u > 1 {
-        c.open("for (; e + \(u) <= e1; e += \(u)) {")
-        body(&c, Array(0..<u))
-        c.close()
-      }
-      c.open("for (; e < e1; e++) {")
-      body(&c, [0])
-      c.close()
+      entryLoops(&c, begin: "e0", end: "e1", unroll: u, body: body)
       c.line("float out[BLK_BRP];")
       c.line(
         "for (int i = 0; i < BLK_NVR; i++) *(blk_vR *)(out + i * BLK_VR) = \((0..<u).map { "acc\($0)[i]" }.joined(separator: " + "));"

@@ -219,23 +219,7 @@ extension KernelGenerator {
       c.close()
       c.close()
     }
-    if let groups {
-      for group in groups {
-        c.open("{")
-        body(&c, group)
-        c.close()
-      }
-    } else {
-      c.line("int e = \(begin);")
-      if unroll > 1 {
-        c.open("for (; e + \(unroll) <= \(end); e += \(unroll)) {")
-        body(&c, Array(0..<unroll))
-        c.close()
-      }
-      c.open("for (; e < \(end); e++) {")
-      body(&c, [0])
-      c.close()
-    }
+    entryLoops(&c, begin: begin, end: end, unroll: unroll, groups: groups, body: body)
     if outer != nil { c.close() }
     c.open("for (int r = 0; r < R; r++) {")
     c.open("for (int i = 0; i < BLK_NV; i++) {")
@@ -457,23 +441,7 @@ extension KernelGenerator {
       }
       c.close()
     }
-    if let groups {
-      for group in groups {
-        c.open("{")
-        body(&c, group)
-        c.close()
-      }
-    } else {
-      c.line("int e = e0;")
-      if u > 1 {
-        c.open("for (; e + \(u) <= e1; e += \(u)) {")
-        body(&c, Array(0..<u))
-        c.close()
-      }
-      c.open("for (; e < e1; e++) {")
-      body(&c, [0])
-      c.close()
-    }
+    entryLoops(&c, begin: "e0", end: "e1", unroll: u, groups: groups, body: body)
     c.line("float out[BLK_NVR * BLK_VW];")
     c.open("for (int i = 0; i < BLK_NVR; i++) {")
     c.line("blk_vec s = acc[0][i];")
