@@ -823,27 +823,20 @@ public struct KernelBenchmark: Benchmark {
           note: vsDense == nil
             ? (row.gflops == nil ? missing : "not measured: no dense peer")
             : "\(dense!.0) 1-thread time / tuned time (speedup)"))
-      if !quick {
-        let csr = p.csr[row.rate]
-        let vsCSR = row.bestSeconds.flatMap { s in csr.map { $0 / s } }
+      // The unstructured peers one by one (scipy in full runs only: quick has no Python peers).
+      for (id, name, time, why, what) in [
+        ("scipy_csr", "csr", quick ? nil : p.csr[row.rate], pythonWhy, "scipy CSR"),
+        ("xnnpack_spmm", "xnnpack", p.xnnpack[row.rate], "no result", "XNNPACK SpMM"),
+      ] where !(quick && id == "scipy_csr") {
+        let ratio = row.bestSeconds.flatMap { s in time.map { $0 / s } }
         figures.append(
           BenchFigure(
-            name: "\(tag)_vs_scipy_csr", value: vsCSR, unit: "ratio", direction: .higherIsBetter,
-            note: vsCSR == nil
+            name: "\(tag)_vs_\(id)", value: ratio, unit: "ratio", direction: .higherIsBetter,
+            note: ratio == nil
               ? (row.gflops == nil
-                ? missing : "not measured: \(p.notes["csr\(row.rate)"] ?? pythonWhy)")
-              : "scipy CSR time at the same non-zero count / tuned time"
-          ))
+                ? missing : "not measured: \(p.notes["\(name)\(row.rate)"] ?? why)")
+              : "\(what) time at the same non-zero count / tuned time"))
       }
-      let xnn = p.xnnpack[row.rate]
-      let vsXNN = row.bestSeconds.flatMap { s in xnn.map { $0 / s } }
-      figures.append(
-        BenchFigure(
-          name: "\(tag)_vs_xnnpack_spmm", value: vsXNN, unit: "ratio", direction: .higherIsBetter,
-          note: vsXNN == nil
-            ? (row.gflops == nil
-              ? missing : "not measured: \(p.notes["xnnpack\(row.rate)"] ?? "no result")")
-            : "XNNPACK SpMM time at the same non-zero count / tuned time"))
       let sparse = p.bestSparse(row.rate)
       let vsSparse = row.bestSeconds.flatMap { s in sparse.map { $0.1 / s } }
       figures.append(
