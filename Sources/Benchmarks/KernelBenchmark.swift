@@ -499,10 +499,11 @@ public struct KernelBenchmark: Benchmark {
             }
             row.clangNote = why.first
           }
-          // The pattern stage (goal workloads): the best knobs with the block rows in pattern
-          // order and, where the layer has at most `bakedEntryLimit` kept-column entries, with the
-          // indices baked in; a faster one becomes the tuned kernel.
-          if goalRelevant || quick, let v = row.bestVariant,
+          // The pattern stage (goal workloads at rate 4: at both rates it ran the bench past its
+          // budget): the best knobs with the block rows in pattern order and, where the layer has
+          // at most `bakedEntryLimit` kept-column entries, with the indices baked in; a faster
+          // one becomes the tuned kernel.
+          if (goalRelevant && rate == 4) || quick, let v = row.bestVariant,
             KernelGenerator.supportsReorder(v.workload.format, threads: v.knobs.threads)
           {
             var why: [String] = []
