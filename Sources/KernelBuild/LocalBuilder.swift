@@ -218,7 +218,10 @@ public struct LocalBuilder: Sendable {
       let object = dir.appendingPathComponent((source as NSString).deletingPathExtension + ".o")
       objects.append(object.path)
       if FileManager.default.fileExists(atPath: object.path) { continue }
-      let temporary = dir.appendingPathComponent("\(source).\(getpid()).tmp.o")
+      // `<name>.o.<pid>.tmp`: the run directory's stale-temporary rule removes it if this
+      // process is killed mid-compile (a resumed run reuses the finished object and would
+      // never look at it again).
+      let temporary = dir.appendingPathComponent("\(source).o.\(getpid()).tmp")
       let arguments =
         flags + ["-std=gnu11", "-I", runnerDir.path] + compileFlags + [
           "-c", runnerDir.appendingPathComponent(source).path, "-o", temporary.path,

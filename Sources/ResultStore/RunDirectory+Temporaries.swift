@@ -7,8 +7,8 @@ extension RunDirectory {
   /// ignore them; `removeStaleTemporaries` deletes them so that a finished run holds none.
   ///
   /// A temporary is stale when
-  /// - its name ends in `.<pid>.tmp` (`AtomicFile`'s records, the builder's runner binaries) and
-  ///   no process with that pid lives on this host;
+  /// - its name ends in `.<pid>.tmp` (`AtomicFile`'s records, the builder's runner binaries and
+  ///   shared runner objects) and no process with that pid lives on this host;
   /// - it is `checkpoints/<trial id>.safetensors.tmp` and no live worker holds the trial's claim;
   /// - it is any other `*.tmp` not modified for `staleTemporaryAge` seconds.
   ///

@@ -85,12 +85,15 @@ import Testing
     let deadRecord = "\(run.trialsDir)/t1.json.\(dead).tmp"
     let liveRecord = "\(run.kernelsDir)/k1.json.\(getpid()).tmp"
     let deadRunner = "\(run.buildDir)/v1/runner.\(dead).tmp"
+    // LocalBuilder's shared runner objects, compiled to `<source>.o.<pid>.tmp` and renamed.
+    let deadObject = "\(run.buildDir)/runner-objects/abc/runner.c.o.\(dead).tmp"
     let orphanCheckpoint = "\(run.checkpointsDir)/t2.safetensors.tmp"
     let claimedCheckpoint = "\(run.checkpointsDir)/t3.safetensors.tmp"
     let oldUnknown = "\(run.logsDir)/x.tmp"
     let youngUnknown = "\(run.logsDir)/y.tmp"
     for p in [
-      deadRecord, liveRecord, deadRunner, orphanCheckpoint, claimedCheckpoint, youngUnknown,
+      deadRecord, liveRecord, deadRunner, deadObject, orphanCheckpoint, claimedCheckpoint,
+      youngUnknown,
     ] {
       touch(p)
     }
@@ -99,7 +102,7 @@ import Testing
     let claim = try #require(TrialClaim.acquire("t3", in: run))
     defer { claim.release() }
 
-    let expected = [deadRecord, deadRunner, orphanCheckpoint, oldUnknown].sorted()
+    let expected = [deadRecord, deadRunner, deadObject, orphanCheckpoint, oldUnknown].sorted()
     #expect(run.staleTemporaries(now: now) == expected)
     #expect(run.removeStaleTemporaries().sorted() == expected)
     for p in expected { #expect(!FileManager.default.fileExists(atPath: p)) }
