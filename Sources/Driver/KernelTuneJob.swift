@@ -37,6 +37,9 @@ public struct KernelTuneJob {
   public var threads: [Int] = [1]
   /// Compilers explored on the host (nil: the target's compiler, gcc on the host).
   public var compilers: [String]?
+  /// Compiler flag sets explored, each replacing the target's flags (nil: the target's flags,
+  /// `-O3 -march=native` on the host).
+  public var flagSets: [[String]]?
   /// A last stage per layer: the best (1-thread block-column) variant again with its block rows
   /// in pattern order and, where `KernelGenerator.supportsBaked`, with the indices baked in; a
   /// faster one becomes the layer's best.
@@ -52,8 +55,12 @@ public struct KernelTuneJob {
     public var maxAbsErr: Double?
     public var tolerance: Double?
     public var medianSeconds: Double?
+    /// The variant's compiler and flags, when the run explored more than one compiler or flag
+    /// set (otherwise every variant has the target's).
+    public var compiler: String?
+    public var flags: [String]?
     enum CodingKeys: String, CodingKey {
-      case id, layer, knobs, outcome, tolerance
+      case id, layer, knobs, outcome, tolerance, compiler, flags
       case maxAbsErr = "max_abs_err"
       case medianSeconds = "median_s"
     }
@@ -184,7 +191,10 @@ public struct KernelTuneJob {
         "compiler \(c) not found (run: apt-get install -y --no-install-recommends \(c == "cc" ? "gcc" : c))"
       )
     }
-    let flags = target == "host" ? ["-O3", "-march=native"] : kernelTarget.flags
+    let defaultFlags = target == "host" ? ["-O3", "-march=native"] : kernelTarget.flags
+    // The build configurations, outermost in the knob space: compiler, then flag set.
+    let configs = compilers.flatMap { c in (flagSets ?? [defaultFlags]).map { (c, $0) } }
+    let recordsConfig = configs.count > 1
 
     // The budget is split evenly over the layers; each variant samples for a share of what its
     // layer has left (at most 0.3 s, as a sweep's default).
@@ -215,19 +225,19 @@ public struct KernelTuneJob {
       // Emulated targets time nothing (and qemu-user hangs in a threaded runner here).
       let threadCounts =
         KernelGenerator.supportsThreads(format) && !kernelTarget.emulated ? threads : [1]
-      let variants = compilers.flatMap { compiler in
+      let variants = configs.flatMap { compiler, flags in
         KernelGenerator.variants(
           for: workload, batch: n, target: target, compiler: compiler, flags: flags, isas: isas,
           threads: threadCounts)
       }
       let tiles = n == 1 ? [1] : KernelGenerator.nTileValues.filter { $0 <= n }
       let sizes = [
-        compilers.count, isas.count, KernelGenerator.unrollValues.count, max(1, tiles.count),
+        configs.count, isas.count, KernelGenerator.unrollValues.count, max(1, tiles.count),
         threadCounts.count,
       ]
       precondition(sizes.reduce(1, *) == variants.count, "knob space and variants disagree")
-      /// The variant at a point of the knob space (compiler outermost, then the generator's
-      /// order: threads innermost).
+      /// The variant at a point of the knob space (compiler and flag set outermost, then the
+      /// generator's order: threads innermost).
       func variantIndex(_ p: [Int]) -> Int {
         p.indices.reduce(0) { $0 * sizes[$1] + p[$1] }
       }
@@ -282,7 +292,8 @@ public struct KernelTuneJob {
           Variant(
             id: r.variantID, layer: w.name, knobs: v.knobs, outcome: r.outcome,
             maxAbsErr: r.maxAbsErr, tolerance: r.tolerance,
-            medianSeconds: kernelTarget.emulated ? nil : r.medianSeconds))
+            medianSeconds: kernelTarget.emulated ? nil : r.medianSeconds,
+            compiler: recordsConfig ? v.compiler : nil, flags: recordsConfig ? v.flags : nil))
         if !kernelTarget.emulated, r.outcome == .measured, let m = r.medianSeconds,
           m < (best?.medianSeconds ?? .infinity)
         {

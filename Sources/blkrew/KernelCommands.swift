@@ -19,7 +19,8 @@ struct Kernel: ParsableCommand {
         Every variant is checked against the dense reference before it is timed; a wrong one is \
         reported as wrongResult, never as fast. The knob space is the target's ISAs x unroll x \
         register-tile width (x threads for block-sparse layers with --threads 1,2; x compilers \
-        on the host with --compiler gcc,clang); --patterns then tries each block-column layer's \
+        on the host with --compiler gcc,clang, x flag sets with --flags, repeated; with more than \
+        one compiler or flag set each variant's JSON names its compiler and flags); --patterns then tries each block-column layer's \
         best variant with its block rows in pattern order and, at batch 1 on small layers, with \
         the kept column indices baked into the code; --strategy \
         exhaustive tries it in order, greedy does coordinate \
@@ -43,6 +44,12 @@ struct Kernel: ParsableCommand {
     var threads: String = "1"
     @Option(help: "Compilers explored on the host, e.g. gcc,clang (default: gcc).")
     var compiler: String?
+    @Option(
+      name: .customLong("flags"), parsing: .unconditionalSingleValue,
+      help: ArgumentHelp(
+        "A compiler flag set, replacing the target's (e.g. --flags '-O2 -march=native'); repeat it to explore several.",
+        valueName: "flags"))
+    var flagSets: [String] = []
     @Option(help: "The model, when the checkpoint's metadata does not name it.") var model: String?
     @Flag(help: "Also try the best variant of each layer reordered and with baked indices.")
     var patterns = false
@@ -64,10 +71,19 @@ struct Kernel: ParsableCommand {
           throw ValidationError("--compiler must list distinct ones of gcc, clang, cc")
         }
       }
+      let sets = parsedFlagSets
+      guard sets.allSatisfy({ !$0.isEmpty }), Set(sets).count == sets.count else {
+        throw ValidationError("--flags must each be a non-empty set of flags, each set once")
+      }
       guard threadCounts != nil else {
         throw ValidationError(
           "--threads must list distinct counts from 1 to \(KernelSpec.maxThreads), e.g. 1,2")
       }
+    }
+
+    /// Each `--flags` split at whitespace.
+    var parsedFlagSets: [[String]] {
+      flagSets.map { $0.split(whereSeparator: \.isWhitespace).map(String.init) }
     }
 
     var threadCounts: [Int]? {
@@ -87,6 +103,7 @@ struct Kernel: ParsableCommand {
       job.strategyName = strategy
       job.threads = threadCounts ?? [1]
       job.compilers = compiler.map { $0.split(separator: ",").map(String.init) }
+      job.flagSets = flagSets.isEmpty ? nil : parsedFlagSets
       job.model = model
       job.patterns = patterns
       let summary = try guarded {

@@ -78,6 +78,30 @@ import Testing
     #expect(knobs.contains { $0["baked"] as? Bool == true }, "\(knobs)")
     #expect(pv.allSatisfy { $0["outcome"] as? String == "measured" }, "\(pv)")
 
+    // Two flag sets (`--flags`, repeated): the space doubles and each variant names its flags.
+    let two = try blkrew(
+      [
+        "kernel", "tune", "--checkpoint", "p.safetensors", "--layer", "fc2", "--batch", "8",
+        "--budget-s", "60", "--flags", "-O3 -march=native", "--flags", "-O2 -march=native",
+        "--json",
+      ], cwd: dir)
+    #expect(two.exitCode == 0, "\(two.stderrText)")
+    let tj = try #require(
+      try JSONSerialization.jsonObject(with: Data(two.stdoutText.utf8)) as? [String: Any])
+    let tv = try #require(tj["variants"] as? [[String: Any]])
+    let tl = try #require((tj["layers"] as? [[String: Any]])?.first)
+    #expect(tv.count == tl["space"] as? Int && tv.count % 2 == 0)
+    // The generator appends each ISA's flags (-mavx2 -mfma, ...) to the set.
+    let sets = tv.map { ($0["flags"] as? [String] ?? []).prefix(2).joined(separator: " ") }
+    #expect(Set(sets) == ["-O3 -march=native", "-O2 -march=native"], "\(sets)")
+    #expect(sets.filter { $0.hasPrefix("-O2") }.count == tv.count / 2)
+    #expect(
+      tv.allSatisfy { $0["outcome"] as? String == "measured" && $0["compiler"] as? String == "gcc" }
+    )
+    let badFlags = try blkrew(
+      ["kernel", "tune", "--checkpoint", "p.safetensors", "--flags", " "], cwd: dir)
+    #expect(badFlags.exitCode == 64 && badFlags.stderrText.contains("--flags"))
+
     let badThreads = try blkrew(
       ["kernel", "tune", "--checkpoint", "p.safetensors", "--threads", "0,2"], cwd: dir)
     #expect(badThreads.exitCode == 64 && badThreads.stderrText.contains("--threads"))
