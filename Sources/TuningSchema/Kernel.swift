@@ -199,6 +199,20 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
   }
 }
 
+extension KernelKnobs: CustomStringConvertible {
+  /// The knobs as progress lines and logs show them, with the JSON's names and only the knobs
+  /// off their defaults beyond N, unroll and tile: `avx512 N=64 unroll=2 n_tile=32 threads=2`.
+  public var description: String {
+    var parts = [isa.rawValue, "N=\(batch)", "unroll=\(unroll)", "n_tile=\(nTile)"]
+    if threads != 1 { parts.append("threads=\(threads)") }
+    if prefetch != 0 { parts.append("prefetch=\(prefetch)") }
+    if nBlock != 0 { parts.append("n_block=\(nBlock)") }
+    if baked { parts.append("baked") }
+    if reorder { parts.append("reorder") }
+    return parts.joined(separator: " ")
+  }
+}
+
 /// One kernel to generate, build and measure. Its ID is the content hash of all of it, generator
 /// version and toolchain included, so a resumed sweep recognises what it has measured.
 public struct KernelVariant: Codable, Hashable, Sendable {

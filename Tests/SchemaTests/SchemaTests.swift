@@ -32,6 +32,17 @@ import Testing
     #expect(ContentHash.id(of: A()) != ContentHash.id(of: A(x: 2)))
     #expect(ContentHash.id(of: A()).count == 16)
   }
+
+  /// Progress lines show knobs with the JSON's names, defaults beyond N/unroll/tile left out.
+  @Test func knobsDescribeThemselvesCompactly() {
+    #expect(KernelKnobs(batch: 1).description == "scalar N=1 unroll=1 n_tile=1")
+    let k = KernelKnobs(
+      batch: 64, unroll: 2, nTile: 32, isa: .avx512, threads: 2, prefetch: 8, nBlock: 256,
+      baked: true, reorder: true)
+    #expect(
+      k.description
+        == "avx512 N=64 unroll=2 n_tile=32 threads=2 prefetch=8 n_block=256 baked reorder")
+  }
 }
 
 @Suite struct SuiteLoaderTests {
