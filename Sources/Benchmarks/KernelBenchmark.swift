@@ -118,6 +118,9 @@ public struct KernelBenchmark: Benchmark {
     /// The exhaustive best before the cache-tile stage, and the cache tile that beat it.
     var bestWithoutCacheTile: Double?
     var cacheTile: Int?
+    /// The cache-tile stage's best with X in place and with X packed per tile (`pack_x`).
+    var bestInPlaceTile: Double?
+    var bestPackedTile: Double?
     /// The pattern stage: the best variant (1 thread, before it), with block rows in pattern
     /// order, and with baked indices where the layer is small enough (alternating, min of 2).
     var patternBaseSeconds: Double?
@@ -429,21 +432,32 @@ public struct KernelBenchmark: Benchmark {
           series["\(sb)_r\(rate)_b\(block.label)_variant_median_s"] = medians
           if check || quick { exhaustiveTables["\(sb)_r\(rate)_b\(block.label)"] = (sizes, costs) }
           // A second search stage over the cache tile (`n_block`) for N >= 64: the best knobs with
-          // every tile of 64, 128, 256 columns that fits; a faster one becomes the tuned kernel.
+          // every tile of 64, 128, 256 columns that fits, each with X in place and packed
+          // (`pack_x`); a faster one becomes the tuned kernel.
           if shape.n >= 64, let v = row.bestVariant, let t0 = row.bestSeconds {
             row.bestWithoutCacheTile = t0
             for nb in [64, 128, 256]
             where KernelGenerator.validNBlock(
               nb, format: v.workload.format, batch: shape.n, nTile: v.knobs.nTile)
             {
-              var vb = v
-              vb.knobs.nBlock = nb
-              if let m = measure(vb, file, warm, &row.failures), m < (row.bestSeconds ?? .infinity)
-              {
-                row.bestSeconds = m
-                row.bestKnobs = vb.knobs
-                row.bestVariant = vb
-                row.cacheTile = nb
+              for pack in [false, true] {
+                var vb = v
+                vb.knobs.nBlock = nb
+                vb.knobs.packX = pack
+                guard !pack || KernelGenerator.supportsPackX(vb.workload.format, knobs: vb.knobs)
+                else { continue }
+                guard let m = measure(vb, file, warm, &row.failures) else { continue }
+                if pack {
+                  row.bestPackedTile = min(row.bestPackedTile ?? m, m)
+                } else {
+                  row.bestInPlaceTile = min(row.bestInPlaceTile ?? m, m)
+                }
+                if m < (row.bestSeconds ?? .infinity) {
+                  row.bestSeconds = m
+                  row.bestKnobs = vb.knobs
+                  row.bestVariant = vb
+                  row.cacheTile = nb
+                }
               }
             }
           }
@@ -861,6 +875,16 @@ public struct KernelBenchmark: Benchmark {
               "exhaustive best without a cache tile / with n_block \($0) (the tuned kernel)"
             } ?? "no cache tile (n_block 64, 128, 256) beat the exhaustive best"))
       }
+      if let inPlace = row.bestInPlaceTile, let packed = row.bestPackedTile {
+        let unpacked = min(inPlace, row.bestWithoutCacheTile ?? inPlace)
+        figures.append(
+          BenchFigure(
+            name: "\(tag)_pack_x_over_in_place", value: unpacked / packed, unit: "ratio",
+            direction: .higherIsBetter,
+            note:
+              "best without packing (no cache tile or n_block 64-256, X in place) / best with X "
+              + "packed per cache tile (pack_x)"))
+      }
       if row.noPrefetchSeconds != nil || row.prefetchNote != nil {
         let ratio = row.noPrefetchSeconds.flatMap { a in row.prefetchSeconds.map { a / $0 } }
         figures.append(
@@ -1058,7 +1082,7 @@ public struct KernelBenchmark: Benchmark {
     guard let k else { return "-" }
     return "\(k.isa.rawValue) unroll \(k.unroll) n_tile \(k.nTile)"
       + (k.nBlock > 0 ? " n_block \(k.nBlock)" : "") + (k.baked ? " baked" : "")
-      + (k.reorder ? " reorder" : "")
+      + (k.reorder ? " reorder" : "") + (k.packX ? " pack_x" : "")
   }
 
   /// Seeded random weights and a block-column mask at `rate`: (weights, mask, kept, segments).

@@ -331,7 +331,8 @@ public struct TrialExecutor {
             unrolls: suite.kernels.unroll ?? KernelGenerator.unrollValues,
             nTiles: suite.kernels.nTile ?? KernelGenerator.nTileValues, threads: threads.run,
             prefetches: suite.kernels.prefetch ?? [0], nBlocks: suite.kernels.nBlock ?? [0],
-            bakes: suite.kernels.baked ?? [false], reorders: suite.kernels.reorder ?? [false])
+            bakes: suite.kernels.baked ?? [false], reorders: suite.kernels.reorder ?? [false],
+            packXs: suite.kernels.packX ?? [false])
         }
       }
       for variant in variants {
@@ -457,7 +458,8 @@ public struct TrialExecutor {
       threads: target.emulated
         ? [1] : suite.kernels.threadCounts(cpus: ProcessInfo.processInfo.activeProcessorCount).run,
       prefetches: suite.kernels.prefetch ?? [0], nBlocks: suite.kernels.nBlock ?? [0],
-      bakes: suite.kernels.baked ?? [false], reorders: suite.kernels.reorder ?? [false])
+      bakes: suite.kernels.baked ?? [false], reorders: suite.kernels.reorder ?? [false],
+      packXs: suite.kernels.packX ?? [false])
     let builder = LocalBuilder(
       workDirectory: URL(fileURLWithPath: run.buildDir), target: target, reuseRunnerObjects: true)
     let status = target.status()

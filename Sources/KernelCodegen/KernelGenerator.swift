@@ -72,7 +72,7 @@ public enum KernelGenerator {
     for workload: Workload, batch: Int, target: String, compiler: String, flags: [String],
     isas: [KernelISA] = [.scalar], unrolls: [Int] = unrollValues, nTiles: [Int] = nTileValues,
     threads: [Int] = [1], prefetches: [Int] = [0], nBlocks: [Int] = [0],
-    bakes: [Bool] = [false], reorders: [Bool] = [false]
+    bakes: [Bool] = [false], reorders: [Bool] = [false], packXs: [Bool] = [false]
   ) -> [KernelVariant] {
     precondition(batch >= 1, "batch must be >= 1")
     precondition(!threads.isEmpty && threads.allSatisfy { $0 >= 1 }, "threads must be >= 1")
@@ -106,10 +106,16 @@ public enum KernelGenerator {
                     var kk = knobs
                     kk.baked = baked
                     kk.reorder = reorder
-                    out.append(
-                      KernelVariant(
-                        workload: workload, knobs: kk, target: target, compiler: compiler,
-                        flags: isaFlags, generatorVersion: version))
+                    var packed = kk
+                    packed.packX = true
+                    let packs = supportsPackX(workload.format, knobs: packed) ? packXs : [false]
+                    for pack in Array(Set(packs)).sorted(by: { !$0 && $1 }) {
+                      kk.packX = pack
+                      out.append(
+                        KernelVariant(
+                          workload: workload, knobs: kk, target: target, compiler: compiler,
+                          flags: isaFlags, generatorVersion: version))
+                    }
                   }
                 }
               }
@@ -139,6 +145,20 @@ public enum KernelGenerator {
     let nFull = k.batch / k.nTile * k.nTile
     return
       "macs += (long long)(e1 - e0) * \(heightName) * (ne - nb + (ne == \(nFull) ? \(k.batch - nFull) : 0));"
+  }
+
+  /// Whether knobs `k` may pack X per cache tile (`packX`): block-column with N > 1, a cache tile,
+  /// N a multiple of the register tile (no column tail, whose tile reads X in place), one thread
+  /// (the buffer is the kernel's), no prefetch (it addresses X in place) and no baked indices.
+  public static func supportsPackX(_ format: KernelFormat, knobs k: KernelKnobs) -> Bool {
+    format == .blockColumn && k.batch > 1 && k.nBlock > 0 && k.nTile > 0
+      && k.batch % k.nTile == 0 && k.threads == 1 && k.prefetch == 0 && !k.baked
+  }
+
+  /// Where a block-column tile reads X: `(base at column n0, stride of a row)`. With `packX` the
+  /// cache tile's packed copy `blk_xp` (columns from nb, rows `BLK_NB` apart), else X itself.
+  static func xOperand(_ k: KernelKnobs, n0: String) -> (base: String, stride: String) {
+    k.packX ? ("blk_xp + (\(n0) - nb)", "BLK_NB") : ("X + \(n0)", "BLK_N")
   }
 
   /// Whether `nBlock` > 0 is a cache tile for a block-column kernel at `batch` with register
@@ -182,6 +202,7 @@ public enum KernelGenerator {
     precondition(
       !k.reorder || supportsReorder(w.format, threads: k.threads),
       "reorder for \(w.format.rawValue) threads \(k.threads)")
+    precondition(!k.packX || supportsPackX(w.format, knobs: k), "pack_x with \(k)")
     var c = CWriter()
     header(&c, variant)
     if k.baked {
@@ -217,7 +238,7 @@ public enum KernelGenerator {
         + (k.threads == 1 ? "" : " threads=\(k.threads)")
         + (k.prefetch == 0 ? "" : " prefetch=\(k.prefetch)")
         + (k.nBlock == 0 ? "" : " n_block=\(k.nBlock)") + (k.baked ? " baked" : "")
-        + (k.reorder ? " reorder" : ""))
+        + (k.reorder ? " reorder" : "") + (k.packX ? " pack_x" : ""))
     c.line(" *   target     \(v.target), \(v.compiler) \(v.flags.joined(separator: " "))")
     c.line(" * Y[M,N] = W[M,K] X[K,N], all row-major; interface in blk_kernel.h. */")
     c.line("#include <stddef.h>")
@@ -232,6 +253,11 @@ public enum KernelGenerator {
     c.line("#define BLK_NT \(k.nTile)")
     if k.prefetch > 0 {
       c.line("#define BLK_PF \(k.prefetch) /* prefetch distance, kept entries */")
+    }
+    if k.packX {
+      c.line("#define BLK_NB \(k.nBlock) /* cache tile: packed X rows are BLK_NB floats apart */")
+      c.line("/* Columns [nb, ne) of X, packed per cache tile (64-byte aligned rows). */")
+      c.line("static float blk_xp[(size_t)BLK_K * BLK_NB] __attribute__((aligned(64)));")
     }
     c.line("#define BLK_INLINE static inline __attribute__((always_inline))")
     c.line("")
@@ -443,7 +469,9 @@ public enum KernelGenerator {
         &c, unroll: u,
         parameters:
           "const int *restrict cols, const float *restrict vals, int e0, int e1, const float *restrict X, float *restrict Y",
-        begin: "e0", end: "e1", x: { "X + (size_t)cols[e + \($0)] * BLK_N" }, w: { "v\($0)[r]" },
+        begin: "e0", end: "e1",
+        x: { "X + (size_t)cols[e + \($0)] * \(xOperand(k, n0: "").stride)" },
+        w: { "v\($0)[r]" },
         load: {
           prefetchLines(k, entry: $0, end: "e1")
             + ["const float *restrict v\($0) = vals + (size_t)(e + \($0)) * BLK_BRP;"]
@@ -467,7 +495,7 @@ public enum KernelGenerator {
         ) {
           row, n0, rows, tail in
           let args =
-            "p->cols, p->vals + \(row), e0, e1, X + \(n0), Y + (row0 + \(row)) * BLK_N + \(n0), \(rows)"
+            "p->cols, p->vals + \(row), e0, e1, \(xOperand(k, n0: n0).base), Y + (row0 + \(row)) * BLK_N + \(n0), \(rows)"
           return tail.map { "blk_tail(\(args), \($0))" } ?? "blk_tile(\(args))"
         }
       }
@@ -475,7 +503,7 @@ public enum KernelGenerator {
     }
     blockRowsKernel(
       &c, br: br, fullRows: fullRows, tailRows: tailRows, threads: k.threads, nBlock: k.nBlock,
-      nFull: k.batch / max(1, k.nTile) * k.nTile, reorder: k.reorder
+      nFull: k.batch / max(1, k.nTile) * k.nTile, reorder: k.reorder, packX: k.packX
     ) {
       rowBlock(&$0, height: $1, heightName: $2)
     }
@@ -488,10 +516,11 @@ public enum KernelGenerator {
   /// With `reorder`, the full block rows run in the packed `order` (one thread only).
   static func blockRowsKernel(
     _ c: inout CWriter, br: Int, fullRows: Int, tailRows: Int,
-    threads: Int = 1, nBlock: Int = 0, nFull: Int = 0, reorder: Bool = false,
+    threads: Int = 1, nBlock: Int = 0, nFull: Int = 0, reorder: Bool = false, packX: Bool = false,
     rowBlock: (inout CWriter, Int, String) -> Void
   ) {
     precondition(!reorder || threads == 1, "reorder runs on one thread")
+    precondition(!packX || (threads == 1 && nBlock > 0), "pack_x: one thread, a cache tile")
     /// The body over the block rows the loop headers select (inside the cache tiles over N:
     /// columns [nb, ne) of the register-tiled width).
     func body(_ c: inout CWriter, full: String, tail: String) {
@@ -500,6 +529,11 @@ public enum KernelGenerator {
       if nBlock > 0 {
         c.open("for (int nb = 0; nb < \(nFull); nb += \(nBlock)) {")
         c.line("const int ne = nb + \(nBlock) < \(nFull) ? nb + \(nBlock) : \(nFull);")
+        if packX {
+          c.line(
+            "for (int kk = 0; kk < BLK_K; kk++) memcpy(blk_xp + (size_t)kk * BLK_NB, X + (size_t)kk * BLK_N + nb, (size_t)(ne - nb) * sizeof(float));"
+          )
+        }
       }
       defer { if nBlock > 0 { c.close() } }
       if fullRows > 0 {

@@ -379,7 +379,8 @@ extension KernelGenerator {
         &c, unroll: u, sets: 1,
         parameters:
           "const int *restrict cols, const float *restrict vals, int e0, int e1, const float *restrict X, float *restrict Y",
-        outer: nil, begin: "e0", end: "e1", x: { "X + (size_t)cols[e + \($0)] * BLK_N" },
+        outer: nil, begin: "e0", end: "e1",
+        x: { "X + (size_t)cols[e + \($0)] * \(xOperand(k, n0: "").stride)" },
         w: { "v\($0)[r]" },
         load: {
           prefetchLines(k, entry: $0, end: "e1")
@@ -400,14 +401,14 @@ extension KernelGenerator {
           nRange: k.nBlock > 0 ? ("nb", "ne") : nil
         ) {
           row, n0, rows, tail in
-          "blk_tile(p->cols, p->vals + \(row), e0, e1, X + \(n0), Y + (row0 + \(row)) * BLK_N + \(n0), \(rows), \(tail ?? "BLK_NT"))"
+          "blk_tile(p->cols, p->vals + \(row), e0, e1, \(xOperand(k, n0: n0).base), Y + (row0 + \(row)) * BLK_N + \(n0), \(rows), \(tail ?? "BLK_NT"))"
         }
       }
       c.line(blockRowMACs(k, heightName: heightName))
     }
     blockRowsKernel(
       &c, br: br, fullRows: fullRows, tailRows: tailRows, threads: k.threads, nBlock: k.nBlock,
-      nFull: k.batch / max(1, k.nTile) * k.nTile, reorder: k.reorder
+      nFull: k.batch / max(1, k.nTile) * k.nTile, reorder: k.reorder, packX: k.packX
     ) {
       rowBlock(&$0, height: $1, heightName: $2)
     }

@@ -145,10 +145,16 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
   /// the same kept columns run one after another (a sort of their index lists, so similar ones
   /// are adjacent too), instead of top to bottom.
   public var reorder: Bool
+  /// Packing of X per cache tile (block-column, N > 1, with `nBlock`, 1 thread): columns
+  /// [nb, ne) of X are copied into a contiguous buffer of `nBlock`-float rows before the block
+  /// rows run on them, as GEMMs pack B. Rows of X `N` floats apart fall into the same cache sets
+  /// when N·4 bytes is a multiple of 4 KB (N = 1024: every row); the packed rows do not.
+  public var packX: Bool
 
   public init(
     batch: Int, unroll: Int = 1, nTile: Int = 1, isa: KernelISA = .scalar, threads: Int = 1,
-    prefetch: Int = 0, nBlock: Int = 0, baked: Bool = false, reorder: Bool = false
+    prefetch: Int = 0, nBlock: Int = 0, baked: Bool = false, reorder: Bool = false,
+    packX: Bool = false
   ) {
     self.batch = batch
     self.unroll = unroll
@@ -159,17 +165,20 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
     self.nBlock = nBlock
     self.baked = baked
     self.reorder = reorder
+    self.packX = packX
   }
 
   enum CodingKeys: String, CodingKey {
     case batch, unroll, isa, threads, prefetch, baked, reorder
     case nTile = "n_tile"
     case nBlock = "n_block"
+    case packX = "pack_x"
   }
 
-  /// `isa`, `threads`, `prefetch`, `n_block`, `baked` and `reorder` are optional in the JSON:
+  /// `isa`, `threads`, `prefetch`, `n_block`, `baked`, `reorder` and `pack_x` are optional in the
+  /// JSON:
   /// records written before they existed are scalar, 1-thread, without prefetch, cache tile,
-  /// baked indices or reordering.
+  /// baked indices, reordering or packing.
   public init(from decoder: any Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     batch = try c.decode(Int.self, forKey: .batch)
@@ -181,6 +190,7 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
     nBlock = try c.decodeIfPresent(Int.self, forKey: .nBlock) ?? 0
     baked = try c.decodeIfPresent(Bool.self, forKey: .baked) ?? false
     reorder = try c.decodeIfPresent(Bool.self, forKey: .reorder) ?? false
+    packX = try c.decodeIfPresent(Bool.self, forKey: .packX) ?? false
   }
 
   /// Knobs at their defaults are not written, so the canonical JSON (and the ID) of a scalar
@@ -196,6 +206,7 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
     if nBlock != 0 { try c.encode(nBlock, forKey: .nBlock) }
     if baked { try c.encode(baked, forKey: .baked) }
     if reorder { try c.encode(reorder, forKey: .reorder) }
+    if packX { try c.encode(packX, forKey: .packX) }
   }
 }
 
@@ -209,6 +220,7 @@ extension KernelKnobs: CustomStringConvertible {
     if nBlock != 0 { parts.append("n_block=\(nBlock)") }
     if baked { parts.append("baked") }
     if reorder { parts.append("reorder") }
+    if packX { parts.append("pack_x") }
     return parts.joined(separator: " ")
   }
 }

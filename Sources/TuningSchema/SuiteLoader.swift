@@ -792,7 +792,7 @@ public enum SuiteLoader {
         allowed: [
           "compiler", "flags", "events", "min_repeats", "max_repeats", "warmup", "budget_s",
           "cold", "simulate", "wait_idle_s", "ci_fraction", "min_time_s", "multiplex", "isa",
-          "unroll", "n_tile", "threads", "prefetch", "n_block", "baked", "reorder",
+          "unroll", "n_tile", "threads", "prefetch", "n_block", "baked", "reorder", "pack_x",
         ])
       if let v = s["compiler"] {
         check {
@@ -930,14 +930,18 @@ public enum SuiteLoader {
           k.nBlock = b
         }
       }
-      for key in ["baked", "reorder"] {
+      for key in ["baked", "reorder", "pack_x"] {
         guard let v = s[key] else { continue }
         check {
           let b = try list(v, "kernels.\(key)").map { try bool($0, "kernels.\(key)") }
           guard !b.isEmpty, Set(b).count == b.count else {
             throw fail(v, "'kernels.\(key)' must list false, true or both, each once")
           }
-          if key == "baked" { k.baked = b } else { k.reorder = b }
+          switch key {
+          case "baked": k.baked = b
+          case "reorder": k.reorder = b
+          default: k.packX = b
+          }
         }
       }
       if let v = s["prefetch"] {

@@ -266,6 +266,9 @@ public struct KernelSpec: Codable, Hashable, Sendable {
   /// Block rows in pattern order (`KernelKnobs.reorder`) explored for block-column kernels with
   /// one thread (nil: false only).
   public var reorder: [Bool]? = nil
+  /// X packed per cache tile (`KernelKnobs.packX`) explored for block-column kernels with a
+  /// cache tile, one thread, no prefetch and N a multiple of the register tile (nil: false only).
+  public var packX: [Bool]? = nil
 
   public static let maxUnroll = 16
   public static let maxPrefetch = 256
@@ -307,6 +310,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     case ciFraction = "ci_fraction"
     case minTimeSeconds = "min_time_s"
     case multiplex, isa, unroll, threads, compilers, prefetch, baked, reorder
+    case packX = "pack_x"
     case flagSets = "flag_sets"
     case nTile = "n_tile"
     case nBlock = "n_block"
@@ -341,6 +345,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     nBlock = try c.decodeIfPresent([Int].self, forKey: .nBlock)
     baked = try c.decodeIfPresent([Bool].self, forKey: .baked)
     reorder = try c.decodeIfPresent([Bool].self, forKey: .reorder)
+    packX = try c.decodeIfPresent([Bool].self, forKey: .packX)
   }
 
   /// The suite's canonical form (its run id) must not change for suites that do not use the
@@ -371,6 +376,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     try c.encodeIfPresent(nBlock, forKey: .nBlock)
     try c.encodeIfPresent(baked, forKey: .baked)
     try c.encodeIfPresent(reorder, forKey: .reorder)
+    try c.encodeIfPresent(packX, forKey: .packX)
   }
 
   /// The thread counts of `threads` that a machine with `cpus` CPUs runs (at least [1]), and

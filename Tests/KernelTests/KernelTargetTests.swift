@@ -449,6 +449,16 @@ struct FuzzCase: CustomStringConvertible {
             p.knobs.reorder = reorder
             planned.append((fuzz, format, p))
           }
+          // X packed per cache tile: N three register tiles, the cache tile one of them.
+          if v.workload.format == .blockColumn && batch > 1 && v.knobs.nTile < batch {
+            var p = v
+            var wide = fuzz
+            wide.batch = 3 * v.knobs.nTile
+            p.knobs.batch = wide.batch
+            p.knobs.nBlock = v.knobs.nTile
+            p.knobs.packX = true
+            planned.append((wide, format, p))
+          }
         }
       }
     }
@@ -476,7 +486,7 @@ struct FuzzCase: CustomStringConvertible {
     }
     for (i, (fuzz, format, v)) in jobs.enumerated() {
       let what =
-        "seed \(seed) \(format.rawValue) \(fuzz) isa=\(v.knobs.isa) unroll=\(v.knobs.unroll) nTile=\(v.knobs.nTile) threads=\(v.knobs.threads) baked=\(v.knobs.baked) reorder=\(v.knobs.reorder)"
+        "seed \(seed) \(format.rawValue) \(fuzz) isa=\(v.knobs.isa) unroll=\(v.knobs.unroll) nTile=\(v.knobs.nTile) threads=\(v.knobs.threads) baked=\(v.knobs.baked) reorder=\(v.knobs.reorder) pack_x=\(v.knobs.packX)"
       switch results.get(i) {
       case .failure(let log)?:
         Issue.record("\(what): build failed\n\(log.suffix(3000))")

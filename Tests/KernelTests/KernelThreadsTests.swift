@@ -141,6 +141,64 @@ import TuningSchema
       Set(vs.map { "\($0.knobs.nTile)/\($0.knobs.nBlock)" }) == ["16/0", "16/32", "32/0", "32/32"])
   }
 
+  /// X packed per cache tile (`pack_x`): random layers x cache tiles of 1 and 2 register tiles
+  /// (with 3 register tiles over N, so the last cache tile is narrower than the buffer) x scalar
+  /// and the widest ISA, against the dense reference with exact MACs; and where the space offers
+  /// it.
+  @Test func packedXBlockColumnKernelsMatchTheDenseReference() throws {
+    let scratch = Scratch("packx")
+    defer { scratch.cleanUp() }
+    var rng = TestRNG(seed: 20_261_205)
+    let isas = Array(Set([KernelISA.scalar, hostISAs.last ?? .scalar])).sorted {
+      $0.rawValue < $1.rawValue
+    }
+    var ran = 0
+    for (n, tiles) in [1, 2, 2, 1].enumerated() {
+      let nTile = n % 2 == 0 ? 8 : 16
+      let fuzz = FuzzCase.random(&rng, batch: 3 * nTile)
+      let workload = fuzz.layer.workload(.blockColumn, br: fuzz.br, bc: fuzz.bc)
+      for isa in isas {
+        for unroll in [1, 4] {
+          let variant = KernelVariant(
+            workload: workload,
+            knobs: KernelKnobs(
+              batch: fuzz.batch, unroll: unroll, nTile: nTile, isa: isa, nBlock: tiles * nTile,
+              packX: true),
+            flags: testFlags + KernelGenerator.isaFlags(isa),
+            generatorVersion: KernelGenerator.version)
+          let what = "\(fuzz) \(variant.knobs)"
+          let (_, result) = try buildAndRun(
+            KernelGenerator.generate(variant), layer: fuzz.layer, scratch: scratch)
+          guard let result else { continue }
+          expectVerified(
+            result,
+            macs: fuzz.layer.expectedMACs(
+              .blockColumn, br: fuzz.br, bc: fuzz.bc, batch: fuzz.batch),
+            what)
+          ran += 1
+        }
+      }
+    }
+    #expect(ran >= 8)
+    // Offered with a cache tile, N a multiple of the register tile and one thread only.
+    let layer = TestLayer.blockColumn(rows: 16, cols: 32, br: 8, bc: 16, seed: 5)
+    let bc = layer.workload(.blockColumn, br: 8, bc: 16)
+    let vs = KernelGenerator.variants(
+      for: bc, batch: 64, target: "host", compiler: "gcc", flags: [], unrolls: [2],
+      nTiles: [16], threads: [1, 2], nBlocks: [0, 32], packXs: [false, true])
+    #expect(
+      Set(vs.map { "\($0.knobs.threads)/\($0.knobs.nBlock)/\($0.knobs.packX)" }) == [
+        "1/0/false", "1/32/false", "1/32/true", "2/0/false", "2/32/false",
+      ])
+    let odd = KernelGenerator.variants(
+      for: bc, batch: 60, target: "host", compiler: "gcc", flags: [], unrolls: [2],
+      nTiles: [16], nBlocks: [32], packXs: [false, true])
+    #expect(odd.allSatisfy { !$0.knobs.packX }, "N 60 has a column tail past the tiles")
+    // The default text does not mention it.
+    #expect(!KernelGenerator.generate(vs[1]).source.contains("blk_xp"))
+    #expect(KernelGenerator.generate(vs[2]).source.contains("blk_xp"))
+  }
+
   /// The knob space crosses threads with the other knobs for block-column only; one thread is
   /// the default and leaves the kernel text (and the ID) as before the knob existed.
   @Test func threadsKnobSpaceAndOneThreadTextUnchanged() {

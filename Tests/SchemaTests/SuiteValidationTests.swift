@@ -134,6 +134,9 @@ import Testing
     let pat = try SuiteLoader.parse(
       base + "kernels: {baked: [false, true], reorder: [true]}\n", file: "s.yaml")
     #expect(pat.kernels.baked == [false, true] && pat.kernels.reorder == [true])
+    let px = try SuiteLoader.parse(base + "kernels: {pack_x: [false, true]}\n", file: "s.yaml")
+    #expect(px.kernels.packX == [false, true] && px.contentID != pat.contentID)
+    #expect(errors(base + "kernels: {pack_x: [yes, true]}\n").count == 1)
     #expect(errors(base + "kernels: {baked: [true, true]}\n").count == 1)
     let sets = try SuiteLoader.parse(
       base + "kernels: {flags: [[-O3, -march=native], [-O2, -march=native]]}\n", file: "s.yaml")
