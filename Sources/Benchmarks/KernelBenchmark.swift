@@ -482,10 +482,11 @@ public struct KernelBenchmark: Benchmark {
             row.threadNote = why.first
           }
           // The prefetch knob: the best knobs with software prefetch of X's rows (goal workloads
-          // with N > 1).
-          if goalRelevant || quick, let v = row.bestVariant,
+          // with N > 1), both reading X in place (prefetch addresses X's rows, not a packed tile).
+          if goalRelevant || quick, var v = row.bestVariant,
             KernelGenerator.supportsPrefetch(v.workload.format, batch: shape.n)
           {
+            v.knobs.packX = false
             var why: [String] = []
             for _ in 0..<(quick ? 1 : 2) {
               if let a = measure(v, file, warm, &why) {
@@ -530,6 +531,7 @@ public struct KernelBenchmark: Benchmark {
             var baked = v
             baked.knobs.baked = true
             baked.knobs.nBlock = 0
+            baked.knobs.packX = false
             let bakes = KernelGenerator.supportsBaked(baked.workload, knobs: baked.knobs)
             if !bakes {
               why.append(

@@ -148,11 +148,11 @@ public enum KernelGenerator {
   }
 
   /// Whether knobs `k` may pack X per cache tile (`packX`): block-column with N > 1, a cache tile,
-  /// N a multiple of the register tile (no column tail, whose tile reads X in place), one thread
-  /// (the buffer is the kernel's), no prefetch (it addresses X in place) and no baked indices.
+  /// N a multiple of the register tile (no column tail, whose tile reads X in place), no prefetch
+  /// (it addresses X in place) and no baked indices. With threads, each packs the tile itself.
   public static func supportsPackX(_ format: KernelFormat, knobs k: KernelKnobs) -> Bool {
     format == .blockColumn && k.batch > 1 && k.nBlock > 0 && k.nTile > 0
-      && k.batch % k.nTile == 0 && k.threads == 1 && k.prefetch == 0 && !k.baked
+      && k.batch % k.nTile == 0 && k.prefetch == 0 && !k.baked
   }
 
   /// Where a block-column tile reads X: `(base at column n0, stride of a row)`. With `packX` the
@@ -256,8 +256,20 @@ public enum KernelGenerator {
     }
     if k.packX {
       c.line("#define BLK_NB \(k.nBlock) /* cache tile: packed X rows are BLK_NB floats apart */")
-      c.line("/* Columns [nb, ne) of X, packed per cache tile (64-byte aligned rows). */")
-      c.line("static float blk_xp[(size_t)BLK_K * BLK_NB] __attribute__((aligned(64)));")
+      c.line(
+        "/* Columns [nb, ne) of X, packed per cache tile: a buffer per thread (the threads of a")
+      c.line(" * split each pack the tile for their block rows), allocated on first use. */")
+      c.line("static __thread float *blk_xp_buffer;")
+      c.open("static float *blk_xp_get(void) {")
+      c.open("if (!blk_xp_buffer) {")
+      c.line("void *b = NULL;")
+      c.line(
+        "if (posix_memalign(&b, 64, ((size_t)BLK_K * BLK_NB * sizeof(float) + 63) / 64 * 64)) abort();"
+      )
+      c.line("blk_xp_buffer = b;")
+      c.close()
+      c.line("return blk_xp_buffer;")
+      c.close()
     }
     c.line("#define BLK_INLINE static inline __attribute__((always_inline))")
     c.line("")
@@ -520,12 +532,13 @@ public enum KernelGenerator {
     rowBlock: (inout CWriter, Int, String) -> Void
   ) {
     precondition(!reorder || threads == 1, "reorder runs on one thread")
-    precondition(!packX || (threads == 1 && nBlock > 0), "pack_x: one thread, a cache tile")
+    precondition(!packX || nBlock > 0, "pack_x needs a cache tile")
     /// The body over the block rows the loop headers select (inside the cache tiles over N:
     /// columns [nb, ne) of the register-tiled width).
     func body(_ c: inout CWriter, full: String, tail: String) {
       c.line("const blk_packed_t *p = packed;")
       c.line("long long macs = 0;")
+      if packX { c.line("float *restrict blk_xp = blk_xp_get();") }
       if nBlock > 0 {
         c.open("for (int nb = 0; nb < \(nFull); nb += \(nBlock)) {")
         c.line("const int ne = nb + \(nBlock) < \(nFull) ? nb + \(nBlock) : \(nFull);")

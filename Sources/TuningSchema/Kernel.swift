@@ -145,7 +145,7 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
   /// the same kept columns run one after another (a sort of their index lists, so similar ones
   /// are adjacent too), instead of top to bottom.
   public var reorder: Bool
-  /// Packing of X per cache tile (block-column, N > 1, with `nBlock`, 1 thread): columns
+  /// Packing of X per cache tile (block-column, N > 1, with `nBlock`): columns
   /// [nb, ne) of X are copied into a contiguous buffer of `nBlock`-float rows before the block
   /// rows run on them, as GEMMs pack B. Rows of X `N` floats apart fall into the same cache sets
   /// when N·4 bytes is a multiple of 4 KB (N = 1024: every row); the packed rows do not.

@@ -142,9 +142,9 @@ import TuningSchema
   }
 
   /// X packed per cache tile (`pack_x`): random layers x cache tiles of 1 and 2 register tiles
-  /// (with 3 register tiles over N, so the last cache tile is narrower than the buffer) x scalar
-  /// and the widest ISA, against the dense reference with exact MACs; and where the space offers
-  /// it.
+  /// (with 3 register tiles over N, so the last cache tile is narrower than the buffer) x 1-3
+  /// threads x scalar and the widest ISA, against the dense reference with exact MACs; and where
+  /// the space offers it.
   @Test func packedXBlockColumnKernelsMatchTheDenseReference() throws {
     let scratch = Scratch("packx")
     defer { scratch.cleanUp() }
@@ -153,7 +153,7 @@ import TuningSchema
       $0.rawValue < $1.rawValue
     }
     var ran = 0
-    for (n, tiles) in [1, 2, 2, 1].enumerated() {
+    for (n, (tiles, threads)) in [(1, 1), (2, 1), (2, 2), (1, 3)].enumerated() {
       let nTile = n % 2 == 0 ? 8 : 16
       let fuzz = FuzzCase.random(&rng, batch: 3 * nTile)
       let workload = fuzz.layer.workload(.blockColumn, br: fuzz.br, bc: fuzz.bc)
@@ -162,8 +162,8 @@ import TuningSchema
           let variant = KernelVariant(
             workload: workload,
             knobs: KernelKnobs(
-              batch: fuzz.batch, unroll: unroll, nTile: nTile, isa: isa, nBlock: tiles * nTile,
-              packX: true),
+              batch: fuzz.batch, unroll: unroll, nTile: nTile, isa: isa, threads: threads,
+              nBlock: tiles * nTile, packX: true),
             flags: testFlags + KernelGenerator.isaFlags(isa),
             generatorVersion: KernelGenerator.version)
           let what = "\(fuzz) \(variant.knobs)"
@@ -180,7 +180,7 @@ import TuningSchema
       }
     }
     #expect(ran >= 8)
-    // Offered with a cache tile, N a multiple of the register tile and one thread only.
+    // Offered with a cache tile and N a multiple of the register tile only.
     let layer = TestLayer.blockColumn(rows: 16, cols: 32, br: 8, bc: 16, seed: 5)
     let bc = layer.workload(.blockColumn, br: 8, bc: 16)
     let vs = KernelGenerator.variants(
@@ -188,7 +188,7 @@ import TuningSchema
       nTiles: [16], threads: [1, 2], nBlocks: [0, 32], packXs: [false, true])
     #expect(
       Set(vs.map { "\($0.knobs.threads)/\($0.knobs.nBlock)/\($0.knobs.packX)" }) == [
-        "1/0/false", "1/32/false", "1/32/true", "2/0/false", "2/32/false",
+        "1/0/false", "1/32/false", "1/32/true", "2/0/false", "2/32/false", "2/32/true",
       ])
     let odd = KernelGenerator.variants(
       for: bc, batch: 60, target: "host", compiler: "gcc", flags: [], unrolls: [2],
