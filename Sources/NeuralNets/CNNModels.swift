@@ -38,6 +38,26 @@ func collectGEMMWeights(_ modules: [any Module]) -> [GEMMWeight] {
   }
 }
 
+/// `layers` with every ReLU that is directly followed by a 2-D max pool moved after it. The two
+/// commute — max(0, max over a window) = max over the window of max(0, ·), and the gradient
+/// reaches the same input element (the window's arg-max, when the max is positive; none when it
+/// is not) — so the network computes the same function and gradients, with the ReLU's two passes
+/// over a quarter of the elements (2x2 pools). The layer indices, and so the checkpoint names, do
+/// not change (ReLU and pooling have no parameters).
+func poolThenReLU(_ layers: [any Module]) -> [any Module] {
+  var out = layers
+  var i = 0
+  while i + 1 < out.count {
+    if out[i] is ReLU, out[i + 1] is MaxPool2d {
+      out.swapAt(i, i + 1)
+      i += 2
+    } else {
+      i += 1
+    }
+  }
+  return out
+}
+
 /// Channel count `c · widthMultiplier`, rounded, at least 1.
 func scaledWidth(_ c: Int, _ widthMultiplier: Double) -> Int {
   max(1, Int((Double(c) * widthMultiplier).rounded()))
@@ -48,6 +68,9 @@ func scaledWidth(_ c: Int, _ widthMultiplier: Double) -> Int {
 ///
 ///     features.0  Conv2d(1, 6, 5, padding 2)   features.1 ReLU   features.2 MaxPool2d(2)
 ///     features.3  Conv2d(6, 16, 5)             features.4 ReLU   features.5 MaxPool2d(2)
+///
+/// Each ReLU runs after its pool (`poolThenReLU`): max pooling and ReLU commute, so the values
+/// and gradients are those of the order above, with the ReLU on a quarter of the elements.
 ///     (flatten 16·5·5 = 400)
 ///     classifier.0 Linear(400, 120)  classifier.1 ReLU  classifier.2 Linear(120, 84)
 ///     classifier.3 ReLU              classifier.4 Linear(84, classes)
@@ -67,11 +90,12 @@ public final class LeNet5: Network {
       inChannels: inputChannels, outChannels: 6, kernel: 5, padding: 2, name: "features.0",
       rng: &rng)
     conv1.computesInputGradient = false
-    features = Sequential([
-      conv1, ReLU(), MaxPool2d(kernel: 2),
-      Conv2d(inChannels: 6, outChannels: 16, kernel: 5, name: "features.3", rng: &rng),
-      ReLU(), MaxPool2d(kernel: 2),
-    ])
+    features = Sequential(
+      poolThenReLU([
+        conv1, ReLU(), MaxPool2d(kernel: 2),
+        Conv2d(inChannels: 6, outChannels: 16, kernel: 5, name: "features.3", rng: &rng),
+        ReLU(), MaxPool2d(kernel: 2),
+      ]))
     classifier = Sequential([
       Linear(inFeatures: 400, outFeatures: 120, name: "classifier.0", rng: &rng), ReLU(),
       Linear(inFeatures: 120, outFeatures: 84, name: "classifier.2", rng: &rng), ReLU(),
@@ -103,7 +127,8 @@ public final class LeNet5: Network {
 ///     classifier.3 Dropout  classifier.4 Linear(c, c)  classifier.5 ReLU
 ///     classifier.6 Linear(c, classes)
 ///
-/// (the classifier of the common CIFAR-10 VGG code, hidden width scaled with the network).
+/// (the classifier of the common CIFAR-10 VGG code, hidden width scaled with the network). A
+/// ReLU followed by a pool runs after it (`poolThenReLU`: the same values and gradients).
 /// Layer indices follow `nn.Sequential`, e.g. VGG-11 with BN: `features.0` conv, `features.1`
 /// BN, `features.2` ReLU, `features.3` pool, `features.4` conv, …
 public final class VGG: Network {
@@ -154,7 +179,7 @@ public final class VGG: Network {
       layers.append(ReLU())
       channels = out
     }
-    features = Sequential(layers)
+    features = Sequential(poolThenReLU(layers))
     let c = channels
     let fc1 = Linear(inFeatures: c, outFeatures: c, name: "classifier.1", rng: &rng)
     let fc2 = Linear(inFeatures: c, outFeatures: c, name: "classifier.4", rng: &rng)

@@ -173,6 +173,45 @@ import Testing
     #expect(losses.last! < 0.5 * losses.first!, "losses \(losses)")
   }
 
+  /// A ReLU directly before a max pool runs after it: the same outputs and gradients, bit for bit
+  /// (inputs with ties, zeros and all-negative windows), and the models use that order.
+  @Test func poolThenReLUIsTheSameFunction() {
+    func net(_ swapped: Bool) -> (Conv2d, Sequential) {
+      var rng = SeededRNG(seed: 9)
+      let conv = Conv2d(inChannels: 2, outChannels: 3, kernel: 3, padding: 1, name: "c", rng: &rng)
+      let layers: [any Module] = [conv, ReLU(), MaxPool2d(kernel: 2)]
+      return (conv, Sequential(swapped ? poolThenReLU(layers) : layers))
+    }
+    var rng = SeededRNG(seed: 3)
+    // Values on a coarse grid, so windows tie and outputs hit exactly 0; odd sizes leave a row
+    // and a column outside every window.
+    let x = Tensor(
+      shape: [2, 2, 7, 9],
+      data: (0..<(2 * 2 * 7 * 9)).map { _ in
+        Float(Int(rng.nextUniform(-3, 3))) / 2
+      })
+    let g = Tensor(
+      shape: [2, 3, 3, 4], data: (0..<(2 * 3 * 3 * 4)).map { _ in rng.nextUniform(-1, 1) })
+    let (c0, a) = net(false)
+    let (c1, b) = net(true)
+    #expect(b.modules[1] is MaxPool2d && b.modules[2] is ReLU)
+    let ya = a.forward(x, training: true)
+    let yb = b.forward(x, training: true)
+    #expect(ya == yb)
+    #expect(ya.data.contains(0) && ya.data.contains { $0 > 0 })
+    #expect(a.backward(g) == b.backward(g))
+    #expect(c0.weight.grad == c1.weight.grad && c0.bias!.grad == c1.bias!.grad)
+
+    let lenet = LeNet5(seed: 1).features.modules.map { "\(type(of: $0))" }
+    #expect(lenet == ["Conv2d", "MaxPool2d", "ReLU", "Conv2d", "MaxPool2d", "ReLU"])
+    let vgg = VGG(layout: .vgg11, widthMultiplier: 0.25, seed: 1).features.modules.prefix(8)
+      .map { "\(type(of: $0))" }
+    #expect(
+      vgg == [
+        "Conv2d", "BatchNorm2d", "MaxPool2d", "ReLU", "Conv2d", "BatchNorm2d", "MaxPool2d", "ReLU",
+      ])
+  }
+
   @Test func vggLayoutsNamesAndGEMMWeights() {
     let vgg11 = VGG(layout: .vgg11, widthMultiplier: 0.25, inputChannels: 1, seed: 1)
     #expect(
