@@ -149,7 +149,7 @@ public enum KernelGenerator {
 
   /// Whether knobs `k` may pack X per cache tile (`packX`): block-column with N > 1, a cache tile,
   /// N a multiple of the register tile (no column tail, whose tile reads X in place), no prefetch
-  /// (it addresses X in place) and no baked indices. With threads, each packs the tile itself.
+  /// (it addresses X in place) and no baked indices. With threads, they split the cache tiles.
   public static func supportsPackX(_ format: KernelFormat, knobs k: KernelKnobs) -> Bool {
     format == .blockColumn && k.batch > 1 && k.nBlock > 0 && k.nTile > 0
       && k.batch % k.nTile == 0 && k.prefetch == 0 && !k.baked
@@ -535,12 +535,16 @@ public enum KernelGenerator {
     precondition(!packX || nBlock > 0, "pack_x needs a cache tile")
     /// The body over the block rows the loop headers select (inside the cache tiles over N:
     /// columns [nb, ne) of the register-tiled width).
-    func body(_ c: inout CWriter, full: String, tail: String) {
+    /// `nbRange`: the cache tiles' columns (default all of [0, nFull)).
+    func body(
+      _ c: inout CWriter, full: String, tail: String, nbRange: (String, String)? = nil
+    ) {
       c.line("const blk_packed_t *p = packed;")
       c.line("long long macs = 0;")
       if packX { c.line("float *restrict blk_xp = blk_xp_get();") }
       if nBlock > 0 {
-        c.open("for (int nb = 0; nb < \(nFull); nb += \(nBlock)) {")
+        let (nbBegin, nbEnd) = nbRange ?? ("0", "\(nFull)")
+        c.open("for (int nb = \(nbBegin); nb < \(nbEnd); nb += \(nBlock)) {")
         c.line("const int ne = nb + \(nBlock) < \(nFull) ? nb + \(nBlock) : \(nFull);")
         if packX {
           c.line(
@@ -563,8 +567,10 @@ public enum KernelGenerator {
         c.close()
       }
     }
-    func fullBody(_ c: inout CWriter, full: String, tail: String) {
-      body(&c, full: full, tail: tail)
+    func fullBody(
+      _ c: inout CWriter, full: String, tail: String, nbRange: (String, String)? = nil
+    ) {
+      body(&c, full: full, tail: tail, nbRange: nbRange)
       c.line("return macs;")
       c.close()
     }
@@ -584,6 +590,28 @@ public enum KernelGenerator {
     c.line("#define BLK_THREADS \(threads)")
     c.line("#include \"blk_threads.h\"")
     c.line("")
+    if packX {
+      // Split over the cache tiles instead (each of equal work): a thread packs only the tiles
+      // it runs, where a split over block rows would have every thread pack every tile.
+      let tiles = (nFull + nBlock - 1) / nBlock
+      c.line("/* pack_x: the threads split the cache tiles over N, each tile packed once. */")
+      c.line(
+        "static const int blk_tile_prefix[\(tiles + 1)] = {\((0...tiles).map(String.init).joined(separator: ", "))};"
+      )
+      c.line("/* Cache tiles [t0, t1): columns [t0 * BLK_NB, t1 * BLK_NB) of every block row. */")
+      c.open(
+        "static long long blk_part(const void *packed, const float *restrict X, float *restrict Y, int t0, int t1) {"
+      )
+      fullBody(
+        &c, full: "for (int rb = 0; rb < BLK_FULL_ROWS; rb++) {", tail: "{",
+        nbRange: ("t0 * BLK_NB", "(t1 * BLK_NB < \(nFull) ? t1 * BLK_NB : \(nFull))"))
+      c.line("")
+      c.open(
+        "long long blk_kernel(const void *packed, const float *restrict X, float *restrict Y) {")
+      c.line("return blk_parallel(packed, X, Y, blk_tile_prefix, \(tiles));")
+      c.close()
+      return
+    }
     c.line("/* Block rows [rb0, rb1) of Y. */")
     c.open(
       "static long long blk_part(const void *packed, const float *restrict X, float *restrict Y, int rb0, int rb1) {"
