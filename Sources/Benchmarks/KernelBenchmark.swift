@@ -121,6 +121,11 @@ public struct KernelBenchmark: Benchmark {
     /// The cache-tile stage's best with X in place and with X packed per tile (`pack_x`).
     var bestInPlaceTile: Double?
     var bestPackedTile: Double?
+    /// The weight-prefetch stage: the best before it, and the best with `prefetch_w` 256 and 1024
+    /// (layers whose packed weights exceed the L2), and the distance that beat it.
+    var beforeWeightPrefetch: Double?
+    var weightPrefetchSeconds: Double?
+    var weightPrefetch: Int?
     /// The pattern stage: the best variant (1 thread, before it), with block rows in pattern
     /// order, and with baked indices where the layer is small enough (alternating, min of 2).
     var patternBaseSeconds: Double?
@@ -461,6 +466,26 @@ public struct KernelBenchmark: Benchmark {
               }
             }
           }
+          // The weight-prefetch stage, for packed weights beyond a core's L2 (1 MB): the best knobs
+          // with the values and indices prefetched 256 and 1024 kept entries ahead; a faster one
+          // becomes the tuned kernel.
+          if row.packedBytes > 1 << 20 || quick, let v = row.bestVariant, let t0 = row.bestSeconds,
+            KernelGenerator.supportsPrefetchW(v.workload.format, knobs: v.knobs)
+          {
+            row.beforeWeightPrefetch = t0
+            for d in quick ? [256] : [256, 1024] {
+              var vw = v
+              vw.knobs.prefetchW = d
+              guard let m = measure(vw, file, warm, &row.failures) else { continue }
+              row.weightPrefetchSeconds = min(row.weightPrefetchSeconds ?? m, m)
+              if m < (row.bestSeconds ?? .infinity) {
+                row.bestSeconds = m
+                row.bestKnobs = vw.knobs
+                row.bestVariant = vw
+                row.weightPrefetch = d
+              }
+            }
+          }
           // Cold batch 1: the best variant with the caches flushed.
           if shape.n == 1 && !quick, let v = row.bestVariant {
             var why: [String] = []
@@ -532,6 +557,7 @@ public struct KernelBenchmark: Benchmark {
             baked.knobs.baked = true
             baked.knobs.nBlock = 0
             baked.knobs.packX = false
+            baked.knobs.prefetchW = 0
             let bakes = KernelGenerator.supportsBaked(baked.workload, knobs: baked.knobs)
             if !bakes {
               why.append(
@@ -877,6 +903,15 @@ public struct KernelBenchmark: Benchmark {
               "exhaustive best without a cache tile / with n_block \($0) (the tuned kernel)"
             } ?? "no cache tile (n_block 64, 128, 256) beat the exhaustive best"))
       }
+      if let t0 = row.beforeWeightPrefetch, let t = row.weightPrefetchSeconds {
+        figures.append(
+          BenchFigure(
+            name: "\(tag)_prefetch_w_over_none", value: t0 / t, unit: "ratio",
+            direction: .higherIsBetter,
+            note: "best before the weight-prefetch stage / best with prefetch_w 256 or 1024"
+              + (row.weightPrefetch.map { " (prefetch_w \($0) is the tuned kernel)" }
+                ?? " (neither beat it)")))
+      }
       if let inPlace = row.bestInPlaceTile, let packed = row.bestPackedTile {
         let unpacked = min(inPlace, row.bestWithoutCacheTile ?? inPlace)
         figures.append(
@@ -1085,6 +1120,7 @@ public struct KernelBenchmark: Benchmark {
     return "\(k.isa.rawValue) unroll \(k.unroll) n_tile \(k.nTile)"
       + (k.nBlock > 0 ? " n_block \(k.nBlock)" : "") + (k.baked ? " baked" : "")
       + (k.reorder ? " reorder" : "") + (k.packX ? " pack_x" : "")
+      + (k.prefetchW > 0 ? " prefetch_w \(k.prefetchW)" : "")
   }
 
   /// Seeded random weights and a block-column mask at `rate`: (weights, mask, kept, segments).

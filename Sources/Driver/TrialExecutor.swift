@@ -332,7 +332,7 @@ public struct TrialExecutor {
             nTiles: suite.kernels.nTile ?? KernelGenerator.nTileValues, threads: threads.run,
             prefetches: suite.kernels.prefetch ?? [0], nBlocks: suite.kernels.nBlock ?? [0],
             bakes: suite.kernels.baked ?? [false], reorders: suite.kernels.reorder ?? [false],
-            packXs: suite.kernels.packX ?? [false])
+            packXs: suite.kernels.packX ?? [false], prefetchWs: suite.kernels.prefetchW ?? [0])
         }
       }
       for variant in variants {
@@ -459,7 +459,7 @@ public struct TrialExecutor {
         ? [1] : suite.kernels.threadCounts(cpus: ProcessInfo.processInfo.activeProcessorCount).run,
       prefetches: suite.kernels.prefetch ?? [0], nBlocks: suite.kernels.nBlock ?? [0],
       bakes: suite.kernels.baked ?? [false], reorders: suite.kernels.reorder ?? [false],
-      packXs: suite.kernels.packX ?? [false])
+      packXs: suite.kernels.packX ?? [false], prefetchWs: suite.kernels.prefetchW ?? [0])
     let builder = LocalBuilder(
       workDirectory: URL(fileURLWithPath: run.buildDir), target: target, reuseRunnerObjects: true)
     let status = target.status()

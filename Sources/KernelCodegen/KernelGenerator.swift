@@ -72,7 +72,8 @@ public enum KernelGenerator {
     for workload: Workload, batch: Int, target: String, compiler: String, flags: [String],
     isas: [KernelISA] = [.scalar], unrolls: [Int] = unrollValues, nTiles: [Int] = nTileValues,
     threads: [Int] = [1], prefetches: [Int] = [0], nBlocks: [Int] = [0],
-    bakes: [Bool] = [false], reorders: [Bool] = [false], packXs: [Bool] = [false]
+    bakes: [Bool] = [false], reorders: [Bool] = [false], packXs: [Bool] = [false],
+    prefetchWs: [Int] = [0]
   ) -> [KernelVariant] {
     precondition(batch >= 1, "batch must be >= 1")
     precondition(!threads.isEmpty && threads.allSatisfy { $0 >= 1 }, "threads must be >= 1")
@@ -111,10 +112,15 @@ public enum KernelGenerator {
                     let packs = supportsPackX(workload.format, knobs: packed) ? packXs : [false]
                     for pack in Array(Set(packs)).sorted(by: { !$0 && $1 }) {
                       kk.packX = pack
-                      out.append(
-                        KernelVariant(
-                          workload: workload, knobs: kk, target: target, compiler: compiler,
-                          flags: isaFlags, generatorVersion: version))
+                      let streams =
+                        supportsPrefetchW(workload.format, knobs: kk) ? prefetchWs : [0]
+                      for pw in streams {
+                        kk.prefetchW = pw
+                        out.append(
+                          KernelVariant(
+                            workload: workload, knobs: kk, target: target, compiler: compiler,
+                            flags: isaFlags, generatorVersion: version))
+                      }
                     }
                   }
                 }
@@ -173,11 +179,30 @@ public enum KernelGenerator {
   /// The lines that prefetch, for entry `e + u + BLK_PF`, the tile's columns of its row of X
   /// (one per 64-byte line of a `nTile`-float tile); none without the knob.
   static func prefetchLines(_ k: KernelKnobs, entry u: Int, end: String) -> [String] {
-    guard k.prefetch > 0 else { return [] }
+    let stream = u == 0 ? weightPrefetchLines(k) : []
+    guard k.prefetch > 0 else { return stream }
     let lines = (k.nTile * 4 + 63) / 64
-    return (0..<lines).map { l in
-      "if (e + \(u) + BLK_PF < \(end)) __builtin_prefetch(X + (size_t)cols[e + \(u) + BLK_PF] * BLK_N\(l == 0 ? "" : " + \(l * 16)"), 0, 3);"
-    }
+    return stream
+      + (0..<lines).map { l in
+        "if (e + \(u) + BLK_PF < \(end)) __builtin_prefetch(X + (size_t)cols[e + \(u) + BLK_PF] * BLK_N\(l == 0 ? "" : " + \(l * 16)"), 0, 3);"
+      }
+  }
+
+  /// The lines that prefetch the packed values and column index of entry `e + BLK_PFW` (once per
+  /// loop iteration, at its first entry); none without the knob. A prefetch past the arrays'
+  /// end does not fault.
+  static func weightPrefetchLines(_ k: KernelKnobs) -> [String] {
+    guard k.prefetchW > 0 else { return [] }
+    return [
+      "__builtin_prefetch(vals + (size_t)(e + BLK_PFW) * BLK_BRP, 0, 0);",
+      "__builtin_prefetch(cols + e + BLK_PFW, 0, 0);",
+    ]
+  }
+
+  /// Whether knobs `k` may prefetch the packed weights (`prefetchW`): block-column kernels that
+  /// read them from arrays (not baked).
+  public static func supportsPrefetchW(_ format: KernelFormat, knobs k: KernelKnobs) -> Bool {
+    format == .blockColumn && !k.baked
   }
 
   /// The kernel.c of `variant`. A `baked` variant needs the workload's `mask` (`[M*K]`, 1 = kept;
@@ -203,6 +228,9 @@ public enum KernelGenerator {
       !k.reorder || supportsReorder(w.format, threads: k.threads),
       "reorder for \(w.format.rawValue) threads \(k.threads)")
     precondition(!k.packX || supportsPackX(w.format, knobs: k), "pack_x with \(k)")
+    precondition(
+      k.prefetchW >= 0 && (k.prefetchW == 0 || supportsPrefetchW(w.format, knobs: k)),
+      "prefetch_w with \(k)")
     var c = CWriter()
     header(&c, variant)
     if k.baked {
@@ -238,7 +266,8 @@ public enum KernelGenerator {
         + (k.threads == 1 ? "" : " threads=\(k.threads)")
         + (k.prefetch == 0 ? "" : " prefetch=\(k.prefetch)")
         + (k.nBlock == 0 ? "" : " n_block=\(k.nBlock)") + (k.baked ? " baked" : "")
-        + (k.reorder ? " reorder" : "") + (k.packX ? " pack_x" : ""))
+        + (k.reorder ? " reorder" : "") + (k.packX ? " pack_x" : "")
+        + (k.prefetchW == 0 ? "" : " prefetch_w=\(k.prefetchW)"))
     c.line(" *   target     \(v.target), \(v.compiler) \(v.flags.joined(separator: " "))")
     c.line(" * Y[M,N] = W[M,K] X[K,N], all row-major; interface in blk_kernel.h. */")
     c.line("#include <stddef.h>")
@@ -253,6 +282,9 @@ public enum KernelGenerator {
     c.line("#define BLK_NT \(k.nTile)")
     if k.prefetch > 0 {
       c.line("#define BLK_PF \(k.prefetch) /* prefetch distance, kept entries */")
+    }
+    if k.prefetchW > 0 {
+      c.line("#define BLK_PFW \(k.prefetchW) /* weight prefetch distance, kept entries */")
     }
     if k.packX {
       c.line("#define BLK_NB \(k.nBlock) /* cache tile: packed X rows are BLK_NB floats apart */")
@@ -452,6 +484,7 @@ public enum KernelGenerator {
         "for (int i = 0; i < BLK_NVR; i++) { \((0..<u).map { "acc\($0)[i] = (blk_vR){0};" }.joined(separator: " ")) }"
       )
       func body(_ c: inout CWriter, _ us: [Int]) {
+        c.lines(weightPrefetchLines(k))
         for a in us {
           c.line("const float x\(a) = X[cols[e + \(a)]];")
           c.line("const float *restrict v\(a) = vals + (size_t)(e + \(a)) * BLK_BRP;")

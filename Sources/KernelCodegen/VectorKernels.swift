@@ -371,7 +371,7 @@ extension KernelGenerator {
         signature:
           "BLK_INLINE void blk_rows(const int *restrict cols, const float *restrict vals, int e0, int e1, const float *restrict X, float *restrict Y, const int H)",
         unroll: u, height: "H", x: { "X[cols[e + \($0)]]" },
-        v: { "vals + (size_t)(e + \($0)) * BLK_BRP" })
+        v: { "vals + (size_t)(e + \($0)) * BLK_BRP" }, prefetch: weightPrefetchLines(k))
     } else {
       rt = vectorRowTile(nTile: k.nTile, lanes: lanes, maxRows: br)
       tileDefines(&c, nTile: k.nTile, lanes: lanes, rowTile: rt, sets: 1)
@@ -421,7 +421,7 @@ extension KernelGenerator {
   /// closures get the entry itself).
   static func vectorRows(
     _ c: inout CWriter, signature: String, unroll u: Int, height: String,
-    x: (Int) -> String, v: (Int) -> String, groups: [[Int]]? = nil
+    x: (Int) -> String, v: (Int) -> String, groups: [[Int]]? = nil, prefetch: [String] = []
   ) {
     c.open(signature + " {")
     c.line("blk_vec acc[\(u)][BLK_NVR];")
@@ -429,6 +429,7 @@ extension KernelGenerator {
       "for (int a = 0; a < \(u); a++) for (int i = 0; i < BLK_NVR; i++) acc[a][i] = blk_vzero();")
     /// Entries `es`, the `a`-th into accumulator set `a`.
     func body(_ c: inout CWriter, _ es: [Int]) {
+      c.lines(prefetch)
       for (a, e) in es.enumerated() {
         c.line("const blk_vec x\(a) = blk_vset1(\(x(e)));")
         c.line("const float *restrict v\(a) = \(v(e));")

@@ -150,11 +150,16 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
   /// rows run on them, as GEMMs pack B. Rows of X `N` floats apart fall into the same cache sets
   /// when N·4 bytes is a multiple of 4 KB (N = 1024: every row); the packed rows do not.
   public var packX: Bool
+  /// Software prefetch of the packed weights (block-column, 0: none): each loop iteration
+  /// prefetches the values and column indices of the kept entry this many ahead, for the
+  /// next-level-out streams of a layer whose weights do not fit the caches (the hardware
+  /// prefetcher alone kept fc 4096x4096 at half the machine's read bandwidth).
+  public var prefetchW: Int
 
   public init(
     batch: Int, unroll: Int = 1, nTile: Int = 1, isa: KernelISA = .scalar, threads: Int = 1,
     prefetch: Int = 0, nBlock: Int = 0, baked: Bool = false, reorder: Bool = false,
-    packX: Bool = false
+    packX: Bool = false, prefetchW: Int = 0
   ) {
     self.batch = batch
     self.unroll = unroll
@@ -166,6 +171,7 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
     self.baked = baked
     self.reorder = reorder
     self.packX = packX
+    self.prefetchW = prefetchW
   }
 
   enum CodingKeys: String, CodingKey {
@@ -173,10 +179,11 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
     case nTile = "n_tile"
     case nBlock = "n_block"
     case packX = "pack_x"
+    case prefetchW = "prefetch_w"
   }
 
-  /// `isa`, `threads`, `prefetch`, `n_block`, `baked`, `reorder` and `pack_x` are optional in the
-  /// JSON:
+  /// `isa`, `threads`, `prefetch`, `n_block`, `baked`, `reorder`, `pack_x` and `prefetch_w` are
+  /// optional in the JSON:
   /// records written before they existed are scalar, 1-thread, without prefetch, cache tile,
   /// baked indices, reordering or packing.
   public init(from decoder: any Decoder) throws {
@@ -191,6 +198,7 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
     baked = try c.decodeIfPresent(Bool.self, forKey: .baked) ?? false
     reorder = try c.decodeIfPresent(Bool.self, forKey: .reorder) ?? false
     packX = try c.decodeIfPresent(Bool.self, forKey: .packX) ?? false
+    prefetchW = try c.decodeIfPresent(Int.self, forKey: .prefetchW) ?? 0
   }
 
   /// Knobs at their defaults are not written, so the canonical JSON (and the ID) of a scalar
@@ -207,6 +215,7 @@ public struct KernelKnobs: Codable, Hashable, Sendable {
     if baked { try c.encode(baked, forKey: .baked) }
     if reorder { try c.encode(reorder, forKey: .reorder) }
     if packX { try c.encode(packX, forKey: .packX) }
+    if prefetchW != 0 { try c.encode(prefetchW, forKey: .prefetchW) }
   }
 }
 
@@ -221,6 +230,7 @@ extension KernelKnobs: CustomStringConvertible {
     if baked { parts.append("baked") }
     if reorder { parts.append("reorder") }
     if packX { parts.append("pack_x") }
+    if prefetchW != 0 { parts.append("prefetch_w=\(prefetchW)") }
     return parts.joined(separator: " ")
   }
 }

@@ -793,6 +793,7 @@ public enum SuiteLoader {
           "compiler", "flags", "events", "min_repeats", "max_repeats", "warmup", "budget_s",
           "cold", "simulate", "wait_idle_s", "ci_fraction", "min_time_s", "multiplex", "isa",
           "unroll", "n_tile", "threads", "prefetch", "n_block", "baked", "reorder", "pack_x",
+          "prefetch_w",
         ])
       if let v = s["compiler"] {
         check {
@@ -954,6 +955,22 @@ public enum SuiteLoader {
               "'kernels.prefetch' must list distinct distances from 0 to \(KernelSpec.maxPrefetch)")
           }
           k.prefetch = d
+        }
+      }
+      if let v = s["prefetch_w"] {
+        check {
+          let d = try list(v, "kernels.prefetch_w").map {
+            try int($0, "kernels.prefetch_w", min: 0)
+          }
+          guard !d.isEmpty, d.allSatisfy({ $0 <= KernelSpec.maxPrefetchW }),
+            Set(d).count == d.count
+          else {
+            throw fail(
+              v,
+              "'kernels.prefetch_w' must list distinct distances from 0 to \(KernelSpec.maxPrefetchW)"
+            )
+          }
+          k.prefetchW = d
         }
       }
       if let v = s["threads"] {

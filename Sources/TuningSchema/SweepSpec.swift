@@ -269,9 +269,13 @@ public struct KernelSpec: Codable, Hashable, Sendable {
   /// X packed per cache tile (`KernelKnobs.packX`) explored for block-column kernels with a
   /// cache tile, one thread, no prefetch and N a multiple of the register tile (nil: false only).
   public var packX: [Bool]? = nil
+  /// Weight-prefetch distances (`KernelKnobs.prefetchW`, kept entries) explored for block-column
+  /// kernels that are not baked (nil: 0 only).
+  public var prefetchW: [Int]? = nil
 
   public static let maxUnroll = 16
   public static let maxPrefetch = 256
+  public static let maxPrefetchW = 1 << 16
   public static let maxThreads = 64
   public static let maxNTile = 64
 
@@ -311,6 +315,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     case minTimeSeconds = "min_time_s"
     case multiplex, isa, unroll, threads, compilers, prefetch, baked, reorder
     case packX = "pack_x"
+    case prefetchW = "prefetch_w"
     case flagSets = "flag_sets"
     case nTile = "n_tile"
     case nBlock = "n_block"
@@ -346,6 +351,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     baked = try c.decodeIfPresent([Bool].self, forKey: .baked)
     reorder = try c.decodeIfPresent([Bool].self, forKey: .reorder)
     packX = try c.decodeIfPresent([Bool].self, forKey: .packX)
+    prefetchW = try c.decodeIfPresent([Int].self, forKey: .prefetchW)
   }
 
   /// The suite's canonical form (its run id) must not change for suites that do not use the
@@ -377,6 +383,7 @@ public struct KernelSpec: Codable, Hashable, Sendable {
     try c.encodeIfPresent(baked, forKey: .baked)
     try c.encodeIfPresent(reorder, forKey: .reorder)
     try c.encodeIfPresent(packX, forKey: .packX)
+    try c.encodeIfPresent(prefetchW, forKey: .prefetchW)
   }
 
   /// The thread counts of `threads` that a machine with `cpus` CPUs runs (at least [1]), and

@@ -449,6 +449,12 @@ struct FuzzCase: CustomStringConvertible {
             p.knobs.reorder = reorder
             planned.append((fuzz, format, p))
           }
+          // The packed weights prefetched ahead (a distance past their end, too).
+          if v.workload.format == .blockColumn {
+            var p = v
+            p.knobs.prefetchW = 8
+            planned.append((fuzz, format, p))
+          }
           // X packed per cache tile: N three register tiles, the cache tile one of them.
           if v.workload.format == .blockColumn && batch > 1 && v.knobs.nTile < batch {
             var p = v
@@ -486,7 +492,7 @@ struct FuzzCase: CustomStringConvertible {
     }
     for (i, (fuzz, format, v)) in jobs.enumerated() {
       let what =
-        "seed \(seed) \(format.rawValue) \(fuzz) isa=\(v.knobs.isa) unroll=\(v.knobs.unroll) nTile=\(v.knobs.nTile) threads=\(v.knobs.threads) baked=\(v.knobs.baked) reorder=\(v.knobs.reorder) pack_x=\(v.knobs.packX)"
+        "seed \(seed) \(format.rawValue) \(fuzz) isa=\(v.knobs.isa) unroll=\(v.knobs.unroll) nTile=\(v.knobs.nTile) threads=\(v.knobs.threads) baked=\(v.knobs.baked) reorder=\(v.knobs.reorder) pack_x=\(v.knobs.packX) prefetch_w=\(v.knobs.prefetchW)"
       switch results.get(i) {
       case .failure(let log)?:
         Issue.record("\(what): build failed\n\(log.suffix(3000))")

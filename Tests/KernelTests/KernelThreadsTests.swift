@@ -199,6 +199,60 @@ import TuningSchema
     #expect(KernelGenerator.generate(vs[2]).source.contains("blk_xp"))
   }
 
+  /// The weight-prefetch knob (`prefetch_w`): random layers x N = 1 and N > 1 x scalar and the
+  /// widest ISA x unroll 1 and 4, with distances past the end of the arrays (a prefetch must not
+  /// fault), and with X prefetch, packing and threads, against the dense reference.
+  @Test func weightPrefetchingBlockColumnKernelsMatchTheDenseReference() throws {
+    let scratch = Scratch("prefetchw")
+    defer { scratch.cleanUp() }
+    var rng = TestRNG(seed: 20_261_206)
+    let isas = Array(Set([KernelISA.scalar, hostISAs.last ?? .scalar])).sorted {
+      $0.rawValue < $1.rawValue
+    }
+    var ran = 0
+    for batch in [1, 16, 3, 32] {
+      let fuzz = FuzzCase.random(&rng, batch: batch)
+      let workload = fuzz.layer.workload(.blockColumn, br: fuzz.br, bc: fuzz.bc)
+      for isa in isas {
+        for (unroll, distance) in [(1, 4), (4, 1 << 12)] {
+          var knobs = KernelKnobs(
+            batch: batch, unroll: unroll, nTile: batch == 1 ? 1 : min(8, batch), isa: isa,
+            prefetchW: distance)
+          if batch == 32 {  // with the other knobs that touch the same loops
+            knobs.nBlock = 16
+            knobs.packX = unroll == 1
+            knobs.prefetch = unroll == 1 ? 0 : 2
+            knobs.threads = 2
+          }
+          let variant = KernelVariant(
+            workload: workload, knobs: knobs, flags: testFlags + KernelGenerator.isaFlags(isa),
+            generatorVersion: KernelGenerator.version)
+          let source = KernelGenerator.generate(variant).source
+          #expect(source.contains("BLK_PFW"))
+          let (_, result) = try buildAndRun(
+            KernelGenerator.generate(variant), layer: fuzz.layer, scratch: scratch)
+          guard let result else { continue }
+          expectVerified(
+            result,
+            macs: fuzz.layer.expectedMACs(.blockColumn, br: fuzz.br, bc: fuzz.bc, batch: batch),
+            "\(fuzz) \(knobs)")
+          ran += 1
+        }
+      }
+    }
+    #expect(ran >= 8)
+    let layer = TestLayer.blockColumn(rows: 16, cols: 32, br: 8, bc: 16, seed: 5)
+    let vs = KernelGenerator.variants(
+      for: layer.workload(.blockColumn, br: 8, bc: 16), batch: 1, target: "host",
+      compiler: "gcc", flags: [], unrolls: [2], prefetchWs: [0, 256])
+    #expect(vs.map(\.knobs.prefetchW) == [0, 256])
+    #expect(!KernelGenerator.generate(vs[0]).source.contains("BLK_PFW"))
+    let dense = KernelGenerator.variants(
+      for: layer.workload(.dense, br: 1, bc: 1), batch: 1, target: "host", compiler: "gcc",
+      flags: [], unrolls: [2], prefetchWs: [0, 256])
+    #expect(dense.map(\.knobs.prefetchW) == [0], "block-column only")
+  }
+
   /// The knob space crosses threads with the other knobs for block-column only; one thread is
   /// the default and leaves the kernel text (and the ID) as before the knob existed.
   @Test func threadsKnobSpaceAndOneThreadTextUnchanged() {

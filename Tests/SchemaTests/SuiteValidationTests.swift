@@ -137,6 +137,10 @@ import Testing
     let px = try SuiteLoader.parse(base + "kernels: {pack_x: [false, true]}\n", file: "s.yaml")
     #expect(px.kernels.packX == [false, true] && px.contentID != pat.contentID)
     #expect(errors(base + "kernels: {pack_x: [yes, true]}\n").count == 1)
+    let pw = try SuiteLoader.parse(base + "kernels: {prefetch_w: [0, 512]}\n", file: "s.yaml")
+    #expect(pw.kernels.prefetchW == [0, 512] && pw.contentID != px.contentID)
+    #expect(errors(base + "kernels: {prefetch_w: [-1]}\n").count == 1)
+    #expect(errors(base + "kernels: {prefetch_w: [64, 64]}\n").count == 1)
     #expect(errors(base + "kernels: {baked: [true, true]}\n").count == 1)
     let sets = try SuiteLoader.parse(
       base + "kernels: {flags: [[-O3, -march=native], [-O2, -march=native]]}\n", file: "s.yaml")
