@@ -126,6 +126,15 @@ public struct KernelBenchmark: Benchmark {
     var beforeWeightPrefetch: Double?
     var weightPrefetchSeconds: Double?
     var weightPrefetch: Int?
+
+    /// Makes `v` (measured at `seconds`) the tuned kernel when it is faster; whether it was.
+    mutating func promote(_ v: KernelVariant, seconds: Double) -> Bool {
+      guard seconds < (bestSeconds ?? .infinity) else { return false }
+      bestSeconds = seconds
+      bestKnobs = v.knobs
+      bestVariant = v
+      return true
+    }
     /// The pattern stage: the best variant (1 thread, before it), with block rows in pattern
     /// order, and with baked indices where the layer is small enough (alternating, min of 2).
     var patternBaseSeconds: Double?
@@ -457,12 +466,7 @@ public struct KernelBenchmark: Benchmark {
                 } else {
                   row.bestInPlaceTile = min(row.bestInPlaceTile ?? m, m)
                 }
-                if m < (row.bestSeconds ?? .infinity) {
-                  row.bestSeconds = m
-                  row.bestKnobs = vb.knobs
-                  row.bestVariant = vb
-                  row.cacheTile = nb
-                }
+                if row.promote(vb, seconds: m) { row.cacheTile = nb }
               }
             }
           }
@@ -478,12 +482,7 @@ public struct KernelBenchmark: Benchmark {
               vw.knobs.prefetchW = d
               guard let m = measure(vw, file, warm, &row.failures) else { continue }
               row.weightPrefetchSeconds = min(row.weightPrefetchSeconds ?? m, m)
-              if m < (row.bestSeconds ?? .infinity) {
-                row.bestSeconds = m
-                row.bestKnobs = vw.knobs
-                row.bestVariant = vw
-                row.weightPrefetch = d
-              }
+              if row.promote(vw, seconds: m) { row.weightPrefetch = d }
             }
           }
           // Cold batch 1: the best variant with the caches flushed.
@@ -577,12 +576,8 @@ public struct KernelBenchmark: Benchmark {
             }
             row.patternNote = why.first
             for (t, cand) in [(row.reorderSeconds, reordered), (row.bakedSeconds, baked)] {
-              if let t, let base = row.patternBaseSeconds, t < base,
-                t < (row.bestSeconds ?? .infinity)
-              {
-                row.bestSeconds = t
-                row.bestKnobs = cand.knobs
-                row.bestVariant = cand
+              if let t, let base = row.patternBaseSeconds, t < base {
+                _ = row.promote(cand, seconds: t)
               }
             }
           }
