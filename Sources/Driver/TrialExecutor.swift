@@ -204,6 +204,21 @@ public struct TrialExecutor {
   /// The kernel format a pruned layer is timed in, the one its scheme's masks are made for:
   /// block-row masks in the block-row format, unstructured ones (1x1 blocks) in CSR, block-column
   /// and block-column-row masks in the block-column format.
+  /// The suite's kernel knob space for one build configuration: `spec`'s knob lists (`kernels.*`,
+  /// the generator's defaults where unset) for `isas` and `threads`.
+  static func variants(
+    of spec: KernelSpec, workload: Workload, batch: Int, target: String, compiler: String,
+    flags: [String], isas: [KernelISA], threads: [Int]
+  ) -> [KernelVariant] {
+    KernelGenerator.variants(
+      for: workload, batch: batch, target: target, compiler: compiler, flags: flags, isas: isas,
+      unrolls: spec.unroll ?? KernelGenerator.unrollValues,
+      nTiles: spec.nTile ?? KernelGenerator.nTileValues, threads: threads,
+      prefetches: spec.prefetch ?? [0], nBlocks: spec.nBlock ?? [0], bakes: spec.baked ?? [false],
+      reorders: spec.reorder ?? [false], packXs: spec.packX ?? [false],
+      prefetchWs: spec.prefetchW ?? [0])
+  }
+
   static func kernelFormat(scheme: PruningScheme?, block: BlockShape) -> KernelFormat {
     if block.rows == 1 && block.cols == 1 { return .csr }
     // Block-column-row masks stay in the block-column format: the combined format does half the
@@ -325,14 +340,9 @@ public struct TrialExecutor {
     for batch in batches {
       let variants = suite.kernels.allCompilers.flatMap { compiler in
         suite.kernels.allFlagSets.flatMap { flags in
-          KernelGenerator.variants(
-            for: workload, batch: batch, target: "host", compiler: compiler,
-            flags: flags, isas: isas.run,
-            unrolls: suite.kernels.unroll ?? KernelGenerator.unrollValues,
-            nTiles: suite.kernels.nTile ?? KernelGenerator.nTileValues, threads: threads.run,
-            prefetches: suite.kernels.prefetch ?? [0], nBlocks: suite.kernels.nBlock ?? [0],
-            bakes: suite.kernels.baked ?? [false], reorders: suite.kernels.reorder ?? [false],
-            packXs: suite.kernels.packX ?? [false], prefetchWs: suite.kernels.prefetchW ?? [0])
+          Self.variants(
+            of: suite.kernels, workload: workload, batch: batch, target: "host",
+            compiler: compiler, flags: flags, isas: isas.run, threads: threads.run)
         }
       }
       for variant in variants {
@@ -448,18 +458,14 @@ public struct TrialExecutor {
       return r
     }
     var out = TargetLayerResult(target: target.name, emulated: target.emulated, variants: [])
-    let variants = KernelGenerator.variants(
-      for: workload, batch: batch, target: target.name, compiler: target.compiler,
-      flags: target.flags, isas: suite.kernels.isas(supported: target.isas).run,
-      unrolls: suite.kernels.unroll ?? KernelGenerator.unrollValues,
-      nTiles: suite.kernels.nTile ?? KernelGenerator.nTileValues,
+    let variants = Self.variants(
+      of: suite.kernels, workload: workload, batch: batch, target: target.name,
+      compiler: target.compiler, flags: target.flags,
+      isas: suite.kernels.isas(supported: target.isas).run,
       // Emulated targets time nothing, and qemu-user hangs in a threaded runner's
       // pthread_create here: one thread (the split is the same C, run on the host).
       threads: target.emulated
-        ? [1] : suite.kernels.threadCounts(cpus: ProcessInfo.processInfo.activeProcessorCount).run,
-      prefetches: suite.kernels.prefetch ?? [0], nBlocks: suite.kernels.nBlock ?? [0],
-      bakes: suite.kernels.baked ?? [false], reorders: suite.kernels.reorder ?? [false],
-      packXs: suite.kernels.packX ?? [false], prefetchWs: suite.kernels.prefetchW ?? [0])
+        ? [1] : suite.kernels.threadCounts(cpus: ProcessInfo.processInfo.activeProcessorCount).run)
     let builder = LocalBuilder(
       workDirectory: URL(fileURLWithPath: run.buildDir), target: target, reuseRunnerObjects: true)
     let status = target.status()

@@ -161,11 +161,14 @@ public enum KernelGenerator {
       && k.batch % k.nTile == 0 && k.prefetch == 0 && !k.baked
   }
 
-  /// Where a block-column tile reads X: `(base at column n0, stride of a row)`. With `packX` the
-  /// cache tile's packed copy `blk_xp` (columns from nb, rows `BLK_NB` apart), else X itself.
-  static func xOperand(_ k: KernelKnobs, n0: String) -> (base: String, stride: String) {
-    k.packX ? ("blk_xp + (\(n0) - nb)", "BLK_NB") : ("X + \(n0)", "BLK_N")
+  /// Where a block-column tile reads X at column `n0`: with `packX` the cache tile's packed copy
+  /// `blk_xp` (columns from nb, rows `xStride` apart), else X itself.
+  static func xBase(_ k: KernelKnobs, n0: String) -> String {
+    k.packX ? "blk_xp + (\(n0) - nb)" : "X + \(n0)"
   }
+
+  /// The distance between rows of the X a block-column tile reads (see `xBase`).
+  static func xStride(_ k: KernelKnobs) -> String { k.packX ? "BLK_NB" : "BLK_N" }
 
   /// Whether `nBlock` > 0 is a cache tile for a block-column kernel at `batch` with register
   /// tiles of `nTile`: a multiple of `nTile` below the tiled width of N.
@@ -289,8 +292,8 @@ public enum KernelGenerator {
     if k.packX {
       c.line("#define BLK_NB \(k.nBlock) /* cache tile: packed X rows are BLK_NB floats apart */")
       c.line(
-        "/* Columns [nb, ne) of X, packed per cache tile: a buffer per thread (the threads of a")
-      c.line(" * split each pack the tile for their block rows), allocated on first use. */")
+        "/* Columns [nb, ne) of X, packed per cache tile: a buffer per thread (threads split the")
+      c.line(" * cache tiles), allocated on first use. */")
       c.line("static __thread float *blk_xp_buffer;")
       c.open("static float *blk_xp_get(void) {")
       c.open("if (!blk_xp_buffer) {")
@@ -515,7 +518,7 @@ public enum KernelGenerator {
         parameters:
           "const int *restrict cols, const float *restrict vals, int e0, int e1, const float *restrict X, float *restrict Y",
         begin: "e0", end: "e1",
-        x: { "X + (size_t)cols[e + \($0)] * \(xOperand(k, n0: "").stride)" },
+        x: { "X + (size_t)cols[e + \($0)] * \(xStride(k))" },
         w: { "v\($0)[r]" },
         load: {
           prefetchLines(k, entry: $0, end: "e1")
@@ -540,7 +543,7 @@ public enum KernelGenerator {
         ) {
           row, n0, rows, tail in
           let args =
-            "p->cols, p->vals + \(row), e0, e1, \(xOperand(k, n0: n0).base), Y + (row0 + \(row)) * BLK_N + \(n0), \(rows)"
+            "p->cols, p->vals + \(row), e0, e1, \(xBase(k, n0: n0)), Y + (row0 + \(row)) * BLK_N + \(n0), \(rows)"
           return tail.map { "blk_tail(\(args), \($0))" } ?? "blk_tile(\(args))"
         }
       }

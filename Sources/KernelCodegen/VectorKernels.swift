@@ -380,7 +380,7 @@ extension KernelGenerator {
         parameters:
           "const int *restrict cols, const float *restrict vals, int e0, int e1, const float *restrict X, float *restrict Y",
         outer: nil, begin: "e0", end: "e1",
-        x: { "X + (size_t)cols[e + \($0)] * \(xOperand(k, n0: "").stride)" },
+        x: { "X + (size_t)cols[e + \($0)] * \(xStride(k))" },
         w: { "v\($0)[r]" },
         load: {
           prefetchLines(k, entry: $0, end: "e1")
@@ -401,7 +401,7 @@ extension KernelGenerator {
           nRange: k.nBlock > 0 ? ("nb", "ne") : nil
         ) {
           row, n0, rows, tail in
-          "blk_tile(p->cols, p->vals + \(row), e0, e1, \(xOperand(k, n0: n0).base), Y + (row0 + \(row)) * BLK_N + \(n0), \(rows), \(tail ?? "BLK_NT"))"
+          "blk_tile(p->cols, p->vals + \(row), e0, e1, \(xBase(k, n0: n0)), Y + (row0 + \(row)) * BLK_N + \(n0), \(rows), \(tail ?? "BLK_NT"))"
         }
       }
       c.line(blockRowMACs(k, heightName: heightName))

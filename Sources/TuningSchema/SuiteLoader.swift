@@ -945,32 +945,17 @@ public enum SuiteLoader {
           }
         }
       }
-      if let v = s["prefetch"] {
+      // Prefetch distances in kept entries: of X's rows, and of the packed weights.
+      for (key, limit) in [
+        ("prefetch", KernelSpec.maxPrefetch), ("prefetch_w", KernelSpec.maxPrefetchW),
+      ] {
+        guard let v = s[key] else { continue }
         check {
-          let d = try list(v, "kernels.prefetch").map { try int($0, "kernels.prefetch", min: 0) }
-          guard !d.isEmpty, d.allSatisfy({ $0 <= KernelSpec.maxPrefetch }), Set(d).count == d.count
-          else {
-            throw fail(
-              v,
-              "'kernels.prefetch' must list distinct distances from 0 to \(KernelSpec.maxPrefetch)")
+          let d = try list(v, "kernels.\(key)").map { try int($0, "kernels.\(key)", min: 0) }
+          guard !d.isEmpty, d.allSatisfy({ $0 <= limit }), Set(d).count == d.count else {
+            throw fail(v, "'kernels.\(key)' must list distinct distances from 0 to \(limit)")
           }
-          k.prefetch = d
-        }
-      }
-      if let v = s["prefetch_w"] {
-        check {
-          let d = try list(v, "kernels.prefetch_w").map {
-            try int($0, "kernels.prefetch_w", min: 0)
-          }
-          guard !d.isEmpty, d.allSatisfy({ $0 <= KernelSpec.maxPrefetchW }),
-            Set(d).count == d.count
-          else {
-            throw fail(
-              v,
-              "'kernels.prefetch_w' must list distinct distances from 0 to \(KernelSpec.maxPrefetchW)"
-            )
-          }
-          k.prefetchW = d
+          if key == "prefetch" { k.prefetch = d } else { k.prefetchW = d }
         }
       }
       if let v = s["threads"] {
