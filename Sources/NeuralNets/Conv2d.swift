@@ -262,7 +262,7 @@ public final class Conv2d: Module {
                         let images = xb + (i0 + r.lowerBound) * imageSize
                         Vectorized.zero(images, count: r.count * imageSize)
                         Im2col.col2im(
-                          consuming: c + r.lowerBound * plane, ld: ld, count: r.count,
+                          c + r.lowerBound * plane, ld: ld, count: r.count,
                           geometry: g,
                           addingInto: images)
                       }
