@@ -1,12 +1,13 @@
 import ChildProcesses
 import Foundation
+import KernelBuild
 
 /// Picks the fastest `OPENBLAS_CORETYPE` for the benchmarks' children: the inherited setting (or
 /// OpenBLAS's auto-detection when unset), SkylakeX and Haswell, each timed on a single-thread
 /// square sgemm (`blkrew _bench-train --sgemm-probe`) in its own process, because OpenBLAS reads
 /// the variable when it loads. MACHINE-FACTS.md: these machines' environment sets Haswell for old
-/// builds' sake while SkylakeX runs sgemm about 2x faster; a core the CPU cannot run (SkylakeX
-/// without AVX-512) crashes only its probe.
+/// builds' sake while SkylakeX runs sgemm about 2x faster. A core the CPU lacks the instructions
+/// for (SkylakeX without AVX-512) is not tried (`candidates`): it would die of SIGILL.
 struct CoreTypeProbe {
   /// The value to give children (nil: leave unset).
   var chosen: String?
@@ -22,15 +23,26 @@ struct CoreTypeProbe {
     }.joined(separator: "; ")
   }
 
+  /// The inherited setting, then SkylakeX and Haswell where this CPU has their instructions
+  /// (AVX-512F; AVX2 and FMA) and they are not the inherited one.
+  static func candidates(
+    inherited: String?, cpuFlags: Set<String> = TargetRegistry.hostCPUFlags()
+  ) -> [String?] {
+    let needs = ["SkylakeX": ["avx512f"], "Haswell": ["avx2", "fma"]]
+    var candidates: [String?] = [inherited]
+    for c in ["SkylakeX", "Haswell"]
+    where inherited?.lowercased() != c.lowercased() && needs[c]!.allSatisfy(cpuFlags.contains) {
+      candidates.append(c)
+    }
+    return candidates
+  }
+
   static func choose(
     executable: String, quick: Bool, passes: Int, progress: (String) -> Void
   ) -> CoreTypeProbe {
     let base = ProcessInfo.processInfo.environment
     let inherited = base["OPENBLAS_CORETYPE"]
-    var candidates: [String?] = [inherited]
-    for c in ["SkylakeX", "Haswell"] where inherited?.lowercased() != c.lowercased() {
-      candidates.append(c)
-    }
+    let candidates = Self.candidates(inherited: inherited)
     let size = quick ? 256 : 1024
     var probe = CoreTypeProbe(chosen: inherited, gflops: [:], cores: [:], size: size)
     for pass in 0..<max(1, passes) {

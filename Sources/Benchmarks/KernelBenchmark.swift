@@ -334,8 +334,7 @@ public struct KernelBenchmark: Benchmark {
       // 4a. OpenBLAS: 1 thread with every core-type candidate (the best is the peer), then 2
       // threads and cold (N = 1) with that one.
       let baseEnv = ProcessInfo.processInfo.environment
-      var candidates: [String?] = [baseEnv["OPENBLAS_CORETYPE"]]
-      for c in ["SkylakeX", "Haswell"] where !candidates.contains(c) { candidates.append(c) }
+      var candidates = CoreTypeProbe.candidates(inherited: baseEnv["OPENBLAS_CORETYPE"])
       if quick { candidates = [core.chosen] }
       let args = [
         "\(shape.m)", "\(shape.k)", "\(shape.n)", "--samples", quick ? "5" : "21", "--min-sample-s",

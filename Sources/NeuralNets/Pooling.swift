@@ -183,19 +183,61 @@ public final class MaxPool2d: Module {
       gradOutput.rank == 4 && Array(gradOutput.shape[0..<2]) == Array(inputShape[0..<2])
         && gradOutput.count == argmax.count,
       "MaxPool2d.backward: gradOutput shape \(gradOutput.shape) does not match the last forward")
-    // Per plane: zero the plane's gradient, then add each output's gradient at its argmax.
+    let (h, w) = (inputShape[2], inputShape[3])
+    let disjoint = kernel == 2 && stride == 2
+    // Per plane: zero the plane's gradient, then add each output's gradient at its argmax; for
+    // 2x2 windows, which do not overlap, each window's four gradients are written in one pass.
     return Tensor(shape: inputShape) { gp in
       gradOutput.data.withUnsafeBufferPointer { op in
         argmax.withUnsafeBufferPointer { ap in
           let (gb, ob, ab) = (gp.baseAddress!, op.baseAddress!, ap.baseAddress!)
           Parallel.forEach(planes, grain: Conv2d.grain(itemSize: hw)) { pl in
             let dst = gb + pl * hw
+            if disjoint {
+              Self.unpool2x2(
+                ob + pl * outPlane, argmax: ab + pl * outPlane, height: h, width: w,
+                outWidth: w / 2, into: dst)
+              return
+            }
             Vectorized.zero(dst, count: hw)
             for o in (pl * outPlane)..<((pl + 1) * outPlane) { dst[Int(ab[o])] += ob[o] }
           }
         }
       }
     }
+  }
+
+  /// The 2x2, stride-2 case of `backward` for one plane: every input pixel is written once,
+  /// with its window's gradient where the window's maximum was and 0 elsewhere (the last row
+  /// and column of an odd-sized plane belong to no window).
+  @inline(__always)
+  static func unpool2x2(
+    _ grad: UnsafePointer<Float>, argmax idx: UnsafePointer<Int32>, height h: Int, width w: Int,
+    outWidth ow: Int, into dst: UnsafeMutablePointer<Float>
+  ) {
+    let oh = h / 2
+    let width = Int32(truncatingIfNeeded: w)
+    for oy in 0..<oh {
+      let top = 2 &* oy &* w
+      let (r0, r1) = (dst + top, dst + (top &+ w))
+      let (g, a) = (grad + oy &* ow, idx + oy &* ow)
+      var ox = 0
+      while ox < ow {
+        let c = 2 &* ox
+        let v = g[ox]
+        let offset = a[ox] &- Int32(truncatingIfNeeded: top &+ c)
+        r0[c] = offset == 0 ? v : 0
+        r0[c &+ 1] = offset == 1 ? v : 0
+        r1[c] = offset == width ? v : 0
+        r1[c &+ 1] = offset == width &+ 1 ? v : 0
+        ox &+= 1
+      }
+      if w & 1 == 1 {
+        r0[w &- 1] = 0
+        r1[w &- 1] = 0
+      }
+    }
+    if h & 1 == 1 { Vectorized.zero(dst + (h &- 1) &* w, count: w) }
   }
 }
 

@@ -148,6 +148,9 @@ import Testing
     for w in [22, 16, 10, 6] {
       maxPool2x2(n: 2, c: 3, h: 6, w: w)
     }
+    // Odd planes: the last row and column are in no window (their gradient is 0).
+    maxPool2x2(n: 2, c: 3, h: 7, w: 9)
+    maxPool2x2(n: 1, c: 2, h: 5, w: 17)
   }
 
   func maxPool2x2(n: Int, c: Int, h: Int, w: Int) {
