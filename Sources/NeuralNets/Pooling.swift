@@ -195,8 +195,7 @@ public final class MaxPool2d: Module {
             let dst = gb + pl * hw
             if disjoint {
               Self.unpool2x2(
-                ob + pl * outPlane, argmax: ab + pl * outPlane, height: h, width: w,
-                outWidth: w / 2, into: dst)
+                ob + pl * outPlane, argmax: ab + pl * outPlane, height: h, width: w, into: dst)
               return
             }
             Vectorized.zero(dst, count: hw)
@@ -213,9 +212,9 @@ public final class MaxPool2d: Module {
   @inline(__always)
   static func unpool2x2(
     _ grad: UnsafePointer<Float>, argmax idx: UnsafePointer<Int32>, height h: Int, width w: Int,
-    outWidth ow: Int, into dst: UnsafeMutablePointer<Float>
+    into dst: UnsafeMutablePointer<Float>
   ) {
-    let oh = h / 2
+    let (oh, ow) = (h / 2, w / 2)
     let width = Int32(truncatingIfNeeded: w)
     for oy in 0..<oh {
       let top = 2 &* oy &* w

@@ -95,11 +95,9 @@ public enum Im2col {
           let planes: UnsafePointer<Float>
           let planeStride: Int
           if let padded {
-            let interior = padded + g.padH * wp + g.padW
-            for n in 0..<m {
-              let (source, target) = (first + n * g.imageSize, interior + n * paddedSize)
-              for r in 0..<h { Vectorized.copy(source + r * w, to: target + r * wp, count: w) }
-            }
+            copyPlanes(
+              m, rows: h, width: w, from: first, planeStride: g.imageSize, rowStride: w,
+              to: padded + g.padH * wp + g.padW, planeStride: paddedSize, rowStride: wp)
             (planes, planeStride) = (UnsafePointer(padded), paddedSize)
           } else {
             (planes, planeStride) = (first, g.imageSize)
@@ -151,11 +149,9 @@ public enum Im2col {
           let planeStride: Int
           if let padded {
             Vectorized.zero(padded, count: m * paddedSize)
-            let interior = padded + g.padH * wp + g.padW
-            for n in 0..<m {
-              let (source, target) = (first + n * g.imageSize, interior + n * paddedSize)
-              for r in 0..<h { Vectorized.copy(source + r * w, to: target + r * wp, count: w) }
-            }
+            copyPlanes(
+              m, rows: h, width: w, from: first, planeStride: g.imageSize, rowStride: w,
+              to: padded + g.padH * wp + g.padW, planeStride: paddedSize, rowStride: wp)
             (planes, planeStride) = (padded, paddedSize)
           } else {
             (planes, planeStride) = (first, g.imageSize)
@@ -170,11 +166,9 @@ public enum Im2col {
             }
           }
           if let padded {
-            let interior = UnsafePointer(padded + g.padH * wp + g.padW)
-            for n in 0..<m {
-              let (source, target) = (interior + n * paddedSize, first + n * g.imageSize)
-              for r in 0..<h { Vectorized.copy(source + r * wp, to: target + r * w, count: w) }
-            }
+            copyPlanes(
+              m, rows: h, width: w, from: padded + g.padH * wp + g.padW, planeStride: paddedSize,
+              rowStride: wp, to: first, planeStride: g.imageSize, rowStride: w)
           }
         }
       }
@@ -197,6 +191,20 @@ public enum Im2col {
     defer { buffer.deallocate() }
     Vectorized.zero(buffer, count: group * size)
     return body(buffer, group, wp, size)
+  }
+
+  /// Copies `count` planes of `rows x width` floats between two layouts (plane and row strides
+  /// of each side): the images' planes into the padded buffers' interiors and back.
+  @inline(__always)
+  static func copyPlanes(
+    _ count: Int, rows: Int, width: Int, from src: UnsafePointer<Float>, planeStride sp: Int,
+    rowStride sr: Int, to dst: UnsafeMutablePointer<Float>, planeStride dp: Int, rowStride dr: Int
+  ) {
+    for n in 0..<count {
+      for r in 0..<rows {
+        Vectorized.copy(src + (n * sp + r * sr), to: dst + (n * dp + r * dr), count: width)
+      }
+    }
   }
 
   /// For each image `n < images`, `dst[n·outPlane + y·width + x] =
