@@ -216,11 +216,36 @@ public final class MaxPool2d: Module {
   ) {
     let (oh, ow) = (h / 2, w / 2)
     let width = Int32(truncatingIfNeeded: w)
+    let lane = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
     for oy in 0..<oh {
       let top = 2 &* oy &* w
       let (r0, r1) = (dst + top, dst + (top &+ w))
       let (g, a) = (grad + oy &* ow, idx + oy &* ow)
+      // Four windows at a time, without branches (the argmax positions are data, so branches on
+      // them mispredicted about once a window): each gradient and argmax is duplicated into the
+      // two pixels of its window's row, and a pixel takes the gradient where it is the argmax.
+      @inline(__always) func four(at ox: Int) {
+        let v = UnsafeRawPointer(g + ox).loadUnaligned(as: SIMD4<Float>.self)
+        let i = UnsafeRawPointer(a + ox).loadUnaligned(as: SIMD4<Int32>.self)
+        let v8 = SIMD8(v[0], v[0], v[1], v[1], v[2], v[2], v[3], v[3])
+        let i8 = SIMD8(i[0], i[0], i[1], i[1], i[2], i[2], i[3], i[3])
+        let at = SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: top &+ 2 &* ox)) &+ lane
+        let zero = SIMD8<Float>()
+        UnsafeMutableRawPointer(r0 + 2 &* ox).storeBytes(
+          of: zero.replacing(with: v8, where: i8 .== at), as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(r1 + 2 &* ox).storeBytes(
+          of: zero.replacing(with: v8, where: i8 .== at &+ width), as: SIMD8<Float>.self)
+      }
       var ox = 0
+      if ow >= 4 {
+        while ox &+ 4 <= ow {
+          four(at: ox)
+          ox &+= 4
+        }
+        // The last windows overlap the previous four, which writes the same values again.
+        if ox < ow { four(at: ow &- 4) }
+        ox = ow
+      }
       while ox < ow {
         let c = 2 &* ox
         let v = g[ox]
